@@ -1,0 +1,20 @@
+"""cae-keras: convolutional autoencoders with Keras 3, taught in notebooks.
+
+The lessons in ``notebooks/`` import everything reusable from here:
+
+- ``cae_keras.data``: offline MNIST loading.
+- ``cae_keras.shapes``: output-size arithmetic for convolution and pooling.
+- ``cae_keras.numpy_ops``: convolution, transposed convolution, pooling and
+  unpooling written out in plain NumPy loops, the "by hand" versions.
+- ``cae_keras.layers``: ``MaxUnpooling2D`` and ``TiedConv2DTranspose``.
+- ``cae_keras.metrics``: CNTK's per-image RMSE.
+- ``cae_keras.models``: the autoencoders the lessons port.
+- ``cae_keras.training``, ``cae_keras.plots``: training and pictures.
+"""
+
+__version__ = "0.1.0"
+
+#: The one place the public repository address is kept; the lessons' Colab
+#: badges and install cells are checked against it by the test suite.
+REPOSITORY = "cae-keras/cae-keras"
+REPOSITORY_URL = f"https://github.com/{REPOSITORY}"

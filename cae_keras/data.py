@@ -1,0 +1,202 @@
+"""Offline MNIST loading.
+
+The repository ships the full MNIST database as ``data/mnist.npz`` (the layout of
+the file ``keras.datasets.mnist.load_data()`` downloads), so nothing is fetched
+at run time. A student on Colab without the repository still gets the data from
+Keras' cache or, as a last resort, a Keras download.
+"""
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+#: Environment variable naming an MNIST ``.npz`` to use instead of the default.
+ENV_VAR = "CAE_KERAS_MNIST"
+
+#: The copy that ships with the repository (absent in a pip install from git).
+REPO_FILE = Path(__file__).resolve().parent.parent / "data" / "mnist.npz"
+
+_EXPECTED = {
+    "x_train": ((60000, 28, 28), 255),
+    "y_train": ((60000,), 9),
+    "x_test": ((10000, 28, 28), 255),
+    "y_test": ((10000,), 9),
+}
+
+
+class MnistFileError(ValueError):
+    """An MNIST file is missing, unreadable or holds the wrong arrays."""
+
+
+def keras_cache_file():
+    """Where ``keras.datasets.mnist.load_data()`` keeps its download."""
+    keras_home = os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))
+    return Path(os.path.expanduser(keras_home)) / "datasets" / "mnist.npz"
+
+
+def find_mnist(path=None):
+    """Return the MNIST file to use and the list of places looked at.
+
+    The order is: ``path``, then the ``CAE_KERAS_MNIST`` environment variable,
+    then the repository's ``data/mnist.npz``, then the Keras cache. A path
+    given explicitly (argument or environment variable) must exist: it is
+    never silently replaced by another file.
+
+    Returns:
+        ``(found, tried)``: the path of an existing file, or ``None``, and the
+        paths tried, in order.
+    """
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"`path`: no MNIST file at {str(path)!r}. Pass the path of an "
+                "mnist.npz (the repository keeps one at data/mnist.npz), or "
+                "path=None to search the default places."
+            )
+        return path, [path]
+    env = os.environ.get(ENV_VAR)
+    if env:
+        env_path = Path(env)
+        if not env_path.is_file():
+            raise FileNotFoundError(
+                f"The environment variable {ENV_VAR}={env!r} names no file. "
+                "Point it at an mnist.npz or unset it."
+            )
+        return env_path, [env_path]
+    tried = [REPO_FILE, keras_cache_file()]
+    for candidate in tried:
+        if candidate.is_file():
+            return candidate, tried
+    return None, tried
+
+
+def read_mnist_file(path):
+    """Read and check an MNIST ``.npz``: four uint8 arrays of the known shapes.
+
+    Raises:
+        MnistFileError: the file cannot be read as ``.npz`` or holds arrays
+            with other keys, shapes, dtypes or value ranges.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = sorted(set(_EXPECTED) - set(npz.files))
+            if missing:
+                raise MnistFileError(
+                    f"{str(path)!r} is not an MNIST file: it lacks the arrays "
+                    f"{missing} (it has {sorted(npz.files)})."
+                )
+            arrays = {key: npz[key] for key in _EXPECTED}
+    except MnistFileError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise MnistFileError(
+            f"{str(path)!r} is not a readable .npz file ({error}); it may be "
+            "truncated or corrupt. Copy data/mnist.npz from a fresh clone."
+        ) from error
+    for key, (shape, top) in _EXPECTED.items():
+        array = arrays[key]
+        if array.shape != shape or array.dtype != np.uint8:
+            raise MnistFileError(
+                f"{str(path)!r}: array {key!r} should be uint8 with shape "
+                f"{shape}, got {array.dtype} with shape {array.shape}."
+            )
+        if array.max() > top:
+            raise MnistFileError(
+                f"{str(path)!r}: array {key!r} should hold values 0..{top}, "
+                f"found {int(array.max())}."
+            )
+    return arrays
+
+
+def _keras_download():
+    # Only reached with no local copy anywhere: a student on Colab.
+    import keras
+
+    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _check_digits(digits):
+    if digits is None:
+        return None
+    if isinstance(digits, (int, np.integer)):
+        digits = [digits]
+    try:
+        digits = [d for d in digits]
+    except TypeError:
+        raise ValueError(
+            f"`digits` must be a list of integers in 0..9, got {digits!r}."
+        ) from None
+    bad = [
+        d
+        for d in digits
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 0 <= d <= 9
+    ]
+    if bad or not digits:
+        raise ValueError(
+            "`digits` must be a non-empty list of integers in 0..9, got "
+            f"{digits!r}" + (f" (not allowed: {bad!r})." if bad else ".")
+        )
+    return sorted({int(d) for d in digits})
+
+
+def _select(images, labels, digits, limit, scale):
+    if digits is not None:
+        keep = np.isin(labels, digits)
+        images, labels = images[keep], labels[keep]
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    images = (images.astype(np.float32) / np.float32(scale))[..., np.newaxis]
+    return images, labels.astype(np.int64)
+
+
+def load_mnist(path=None, *, digits=None, limit=None, scale=255.0, download=True):
+    """Load MNIST as float32 images with a channel axis and integer labels.
+
+    Args:
+        path: an ``mnist.npz`` to read. Default ``None`` searches, in order,
+            the ``CAE_KERAS_MNIST`` environment variable, the repository's
+            ``data/mnist.npz`` and the Keras cache, and only then downloads
+            with Keras.
+        digits: keep only these digits (integers in 0..9). Default ``None``
+            keeps all ten.
+        limit: keep at most this many images per split: the first ones, in
+            the file's order, after filtering by ``digits``. Default ``None``.
+        scale: pixels are divided by this. Default ``255.0`` gives values in
+            [0, 1]; CNTK's example divides by ``256.0``.
+        download: whether the last resort, a Keras download, is allowed.
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``: images of shape
+        ``(n, 28, 28, 1)``, float32, and labels of shape ``(n,)``, int64.
+
+    Example:
+
+    >>> (x_train, y_train), (x_test, y_test) = load_mnist(digits=[1, 5, 6], limit=100)
+    >>> x_train.shape, x_train.dtype.name, sorted(set(y_train.tolist()))
+    ((100, 28, 28, 1), 'float32', [1, 5, 6])
+    """
+    digits = _check_digits(digits)
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0
+    ):
+        raise ValueError(f"`limit` must be a non-negative integer or None, got {limit!r}.")
+    if not (isinstance(scale, (int, float)) and scale > 0):
+        raise ValueError(f"`scale` must be a positive number, got {scale!r}.")
+    found, tried = find_mnist(path)
+    if found is not None:
+        arrays = read_mnist_file(found)
+    elif download:
+        arrays = _keras_download()
+    else:
+        raise FileNotFoundError(
+            "No MNIST file found and `download=False`. Tried: "
+            + ", ".join(str(p) for p in tried)
+            + f". Set {ENV_VAR} or pass `path`."
+        )
+    train = _select(arrays["x_train"], arrays["y_train"], digits, limit, scale)
+    test = _select(arrays["x_test"], arrays["y_test"], digits, limit, scale)
+    return train, test

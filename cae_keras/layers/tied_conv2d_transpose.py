@@ -1,0 +1,139 @@
+"""A transposed convolution that borrows the kernel of a Conv2D layer."""
+
+import keras
+from keras import ops
+
+from cae_keras.layers._args import pair
+
+
+@keras.saving.register_keras_serializable(package="cae_keras")
+class TiedConv2DTranspose(keras.layers.Layer):
+    """Transposed convolution whose kernel is another `Conv2D` layer's kernel.
+
+    A tied-weights autoencoder decodes with the transpose of each encoder
+    convolution: this layer runs `conv_transpose` with the *same variable* as
+    `source.kernel`, so the pair has one kernel, trained by the gradients from
+    both sides, and only the bias (one per output channel) is its own. The
+    output has `source`'s input channels, and with the same `strides` and
+    `padding` it maps `source`'s output shape back to its input shape
+    (`Conv2D` and this layer are each other's adjoint).
+
+    The kernel is not flipped: a deep-learning `Conv2D` is a cross-correlation,
+    and its transpose uses the kernel as stored (Lasagne needed
+    `flip_filters=not conv.flip_filters` for the same result).
+
+    Args:
+        source: a `keras.layers.Conv2D` whose kernel is shared. It must be
+            built (called) before this layer is built.
+        strides: int or tuple of 2 integers. Default `1`.
+        padding: `"valid"` or `"same"`. Default `"valid"`.
+        activation: activation function or its name. Default `None`.
+        use_bias: whether the layer adds its own bias. Default `True`.
+        bias_initializer: initializer for the bias. Default `"zeros"`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        4D tensor `(batch_size, rows, cols, source.filters)`, channels last.
+
+    Output shape:
+        4D tensor `(batch_size, new_rows, new_cols, source_input_channels)`,
+        with `new_rows` from `cae_keras.shapes.conv_transpose_output_length`.
+
+    Example:
+
+    >>> inputs = keras.Input((28, 28, 1))
+    >>> conv = keras.layers.Conv2D(8, 5, name="conv1")
+    >>> code = conv(inputs)
+    >>> deconv = TiedConv2DTranspose(conv, name="deconv1")
+    >>> deconv(code).shape
+    (None, 28, 28, 1)
+    >>> deconv.kernel is conv.kernel
+    True
+    """
+
+    def __init__(
+        self,
+        source,
+        strides=1,
+        padding="valid",
+        activation=None,
+        use_bias=True,
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(source, keras.layers.Conv2D):
+            raise ValueError(
+                f"`source` must be a keras.layers.Conv2D, got {type(source).__name__}."
+            )
+        # Plain attribute, not a tracked sublayer: the kernel belongs to
+        # `source`, so the model lists and saves it exactly once.
+        object.__setattr__(self, "_source", source)
+        self.strides = pair("strides", strides)
+        padding = str(padding).lower()
+        if padding not in ("valid", "same"):
+            raise ValueError(f"`padding` must be 'valid' or 'same', got {padding!r}.")
+        self.padding = padding
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    @property
+    def source(self):
+        """The `Conv2D` layer whose kernel this layer uses."""
+        return self._source
+
+    @property
+    def kernel(self):
+        """`source.kernel` itself, of shape `(rows, cols, out_channels, in_channels)`."""
+        return self._source.kernel
+
+    def build(self, input_shape):
+        if not self._source.built:
+            raise ValueError(
+                f"`source` layer {self._source.name!r} must be built (called on its "
+                f"input) before {self.name!r}, whose kernel it provides."
+            )
+        if input_shape[-1] != self._source.filters:
+            raise ValueError(
+                f"{self.name!r} takes {self._source.filters} channels (the filters "
+                f"of `source` {self._source.name!r}), got input shape {input_shape}."
+            )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.kernel.shape[2],),
+                initializer=self.bias_initializer,
+            )
+        self.built = True
+
+    def call(self, inputs):
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        outputs = ops.conv_transpose(
+            inputs, kernel, strides=self.strides, padding=self.padding
+        )
+        if self.use_bias:
+            outputs = outputs + ops.cast(self.bias, self.compute_dtype)
+        return self.activation(outputs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                # Saved inside a model, Keras stores `source` once and gives
+                # both places the same layer back on loading.
+                "source": keras.saving.serialize_keras_object(self._source),
+                "strides": self.strides,
+                "padding": self.padding,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["source"] = keras.saving.deserialize_keras_object(config["source"])
+        return cls(**config)
