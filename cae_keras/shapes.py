@@ -119,3 +119,28 @@ def conv_transpose_output_length(
         )
     pad = span // 2 if padding == "same" else 0
     return (input_length - 1) * strides + span - 2 * pad + output_padding
+
+
+def keras_output_length(kind, input_length, kernel_size, strides=1, padding="valid",
+                        output_padding=None):
+    """What Keras builds: the output length of a real layer, for comparison.
+
+    Args:
+        kind: `"conv"` (`Conv2D`), `"transpose"` (`Conv2DTranspose`) or
+            `"pool"` (`MaxPooling2D`).
+        input_length, kernel_size, strides, padding, output_padding: as for
+            the formulas above (`output_padding` only for `"transpose"`).
+    """
+    from keras import layers
+
+    if kind == "conv":
+        layer = layers.Conv2D(1, kernel_size, strides=strides, padding=padding)
+    elif kind == "transpose":
+        layer = layers.Conv2DTranspose(
+            1, kernel_size, strides=strides, padding=padding, output_padding=output_padding
+        )
+    elif kind == "pool":
+        layer = layers.MaxPooling2D(kernel_size, strides=strides, padding=padding)
+    else:
+        raise ValueError(f"`kind` must be 'conv', 'transpose' or 'pool', got {kind!r}.")
+    return layer.compute_output_shape((1, input_length, input_length, 1))[1]

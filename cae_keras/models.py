@@ -1,0 +1,220 @@
+"""The autoencoders the lessons port, built with `keras.Input`.
+
+Layer names follow the sources (conv1, pool1, unpool1, deconv1 for CNTK's
+single-layer example; conv_A ... deconv_A for its two-layer stack), so a student
+finds the encoder the way the original did: by name.
+"""
+
+import keras
+from keras import layers
+
+from cae_keras.layers import MaxUnpooling2D, TiedConv2DTranspose
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+
+
+def _check_pool(name, pool, size):
+    _positive_int(name, pool)
+    if pool < 2 or size % pool:
+        raise ValueError(
+            f"`{name}` must be at least 2 and divide the {size}x{size} input "
+            f"exactly (2, 4, 7, 14 for 28), got {pool!r}."
+        )
+
+
+def _unpool(kind, pool, name):
+    if kind == "max":
+        return lambda pooled, pool_input: MaxUnpooling2D(pool, name=name)(
+            [pooled, pool_input]
+        )
+    if kind == "upsample":
+        return lambda pooled, pool_input: layers.UpSampling2D(pool, name=name)(pooled)
+    raise ValueError(f"`unpooling` must be 'max' or 'upsample', got {kind!r}.")
+
+
+def cntk_autoencoder(cmap=1, pool=4, unpooling="max", name=None):
+    """CNTK's single-layer convolutional autoencoder (07_Deconvolution).
+
+    conv1: Conv2D 5x5, `cmap` filters, same padding, ReLU -> pool1: MaxPooling
+    `pool` x `pool` -> unpool1: MaxUnpooling2D([pool1, conv1]) -> deconv1:
+    Conv2DTranspose 5x5 to one channel, no bias. The code is `pool1`, of shape
+    `(28 / pool, 28 / pool, cmap)`.
+
+    Args:
+        cmap: filters of conv1. The page's settings are 1 and 3.
+        pool: pooling size and stride; must divide 28. The page's are 4 and 2.
+        unpooling: `"max"` (CNTK's model) or `"upsample"`, the ablation with
+            `UpSampling2D` in place of the unpooling (it ignores positions).
+        name: model name. Default `cntk_c{cmap}_p{pool}`.
+
+    Returns:
+        A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions.
+
+    Example:
+
+    >>> model = cntk_autoencoder(cmap=1, pool=4)
+    >>> model.count_params(), model.get_layer("pool1").output.shape
+    (51, (None, 7, 7, 1))
+    """
+    _positive_int("cmap", cmap)
+    _check_pool("pool", pool, IMAGE_SHAPE[0])
+    unpool = _unpool(unpooling, pool, "unpool1")
+    suffix = "" if unpooling == "max" else "_upsample"
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    conv1 = layers.Conv2D(cmap, 5, padding="same", activation="relu", name="conv1")(inputs)
+    pool1 = layers.MaxPooling2D(pool, name="pool1")(conv1)
+    unpool1 = unpool(pool1, conv1)
+    deconv1 = layers.Conv2DTranspose(1, 5, padding="same", use_bias=False, name="deconv1")(
+        unpool1
+    )
+    return keras.Model(inputs, deconv1, name=name or f"cntk_c{cmap}_p{pool}{suffix}")
+
+
+def cntk_two_layer_autoencoder(cmap1=5, cmap2=1, pool=2, unpooling="max", name=None):
+    """CNTK's two-layer stack: two conv/pool pairs, two unpool/deconv pairs.
+
+    conv_A (5x5, `cmap1`, ReLU) -> pool_A -> conv_B (5x5, `cmap2`, ReLU) ->
+    pool_B (the code, 7x7 x `cmap2` with pool 2) -> unpool_B([pool_B, conv_B])
+    -> deconv_B (5x5 to `cmap1`, no bias) -> unpool_A([deconv_B, conv_A])
+    -> deconv_A (5x5 to one channel, no bias).
+
+    Args:
+        cmap1: filters of conv_A. Default 5, as on the page.
+        cmap2: filters of conv_B. Default 1.
+        pool: both poolings' size and stride; `pool * pool` must divide 28.
+        unpooling: `"max"` or `"upsample"` (the ablation).
+        name: model name.
+
+    Returns:
+        A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions.
+    """
+    _positive_int("cmap1", cmap1)
+    _positive_int("cmap2", cmap2)
+    _check_pool("pool", pool, IMAGE_SHAPE[0])
+    _check_pool("pool", pool, IMAGE_SHAPE[0] // pool)
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    conv_a = layers.Conv2D(cmap1, 5, padding="same", activation="relu", name="conv_A")(
+        inputs
+    )
+    pool_a = layers.MaxPooling2D(pool, name="pool_A")(conv_a)
+    conv_b = layers.Conv2D(cmap2, 5, padding="same", activation="relu", name="conv_B")(
+        pool_a
+    )
+    pool_b = layers.MaxPooling2D(pool, name="pool_B")(conv_b)
+    unpool_b = _unpool(unpooling, pool, "unpool_B")(pool_b, conv_b)
+    deconv_b = layers.Conv2DTranspose(
+        cmap1, 5, padding="same", use_bias=False, name="deconv_B"
+    )(unpool_b)
+    unpool_a = _unpool(unpooling, pool, "unpool_A")(deconv_b, conv_a)
+    deconv_a = layers.Conv2DTranspose(
+        1, 5, padding="same", use_bias=False, name="deconv_A"
+    )(unpool_a)
+    suffix = "" if unpooling == "max" else "_upsample"
+    return keras.Model(inputs, deconv_a, name=name or f"cntk_two_layer{suffix}")
+
+
+def encoder_of(model, code_layer=None):
+    """The encoder of an autoencoder as its own model: input to code.
+
+    Args:
+        model: a functional autoencoder.
+        code_layer: name of the layer whose output is the code. Default: the
+            last `MaxPooling2D` (pool1 or pool_B in CNTK's models).
+
+    Returns:
+        A `keras.Model` sharing the autoencoder's layers and weights.
+    """
+    if code_layer is None:
+        pools = [layer for layer in model.layers if isinstance(layer, layers.MaxPooling2D)]
+        if not pools:
+            raise ValueError(
+                f"Model {model.name!r} has no MaxPooling2D layer: pass `code_layer`."
+            )
+        code_layer = pools[-1].name
+    return keras.Model(model.inputs, model.get_layer(code_layer).output, name=f"{model.name}_encoder")
+
+
+def latent_autoencoder(latent_dim=2):
+    """The 2-D latent convolutional autoencoder: encoder, decoder, autoencoder.
+
+    Encoder: Conv2D(32, 3, strides 2, same, ReLU) -> Conv2D(64, 3, strides 2,
+    same, ReLU) -> Conv2D(latent_dim, 7, valid), a 1x1 x `latent_dim` code.
+    Decoder: Conv2DTranspose(64, 7, valid, ReLU) -> Conv2DTranspose(32, 3,
+    strides 2, same, ReLU) -> Conv2DTranspose(1, 7, strides 2, same).
+
+    Returns:
+        `(encoder, decoder, autoencoder)`: the encoder maps images to codes of
+        shape `(1, 1, latent_dim)`, the decoder maps codes back to 28x28x1.
+
+    Example:
+
+    >>> encoder, decoder, autoencoder = latent_autoencoder()
+    >>> encoder.output.shape, decoder.output.shape
+    ((None, 1, 1, 2), (None, 28, 28, 1))
+    """
+    _positive_int("latent_dim", latent_dim)
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(image)
+    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
+    code = layers.Conv2D(latent_dim, 7, padding="valid", name="code")(x)
+    encoder = keras.Model(image, code, name="encoder")
+
+    code_in = keras.Input((1, 1, latent_dim), name="code")
+    y = layers.Conv2DTranspose(64, 7, padding="valid", activation="relu", name="deconv1")(
+        code_in
+    )
+    y = layers.Conv2DTranspose(
+        32, 3, strides=2, padding="same", activation="relu", name="deconv2"
+    )(y)
+    y = layers.Conv2DTranspose(1, 7, strides=2, padding="same", name="deconv3")(y)
+    decoder = keras.Model(code_in, y, name="decoder")
+
+    autoencoder = keras.Model(image, decoder(encoder(image)), name="latent_autoencoder")
+    return encoder, decoder, autoencoder
+
+
+def tied_autoencoder(tied=True, dropout=0.5):
+    """The Lasagne tied-weights autoencoder, or its untied twin.
+
+    conv1 (32, 5x5, tanh) -> pool1 -> conv2 (32, 5x5, tanh) -> pool2 -> flatten
+    -> dense1 256 (dropout) -> dense2 512 (dropout) -> reshape 4x4x32 -> upsample
+    2 -> deconv2 (transposed conv with conv2's kernel, tanh) -> upsample 2 ->
+    deconv1 (transposed conv with conv1's kernel), back to 28x28x1.
+
+    Args:
+        tied: whether deconv1 and deconv2 borrow the kernels of conv1 and conv2
+            (`TiedConv2DTranspose`) or own their kernels (`Conv2DTranspose`,
+            the untied twin with the same shapes).
+        dropout: dropout rate after each dense layer. Default 0.5.
+
+    Returns:
+        A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions.
+    """
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    conv1 = layers.Conv2D(32, 5, activation="tanh", name="conv1")
+    conv2 = layers.Conv2D(32, 5, activation="tanh", name="conv2")
+    x = layers.MaxPooling2D(2, name="pool1")(conv1(image))  # 24 -> 12
+    x = layers.MaxPooling2D(2, name="pool2")(conv2(x))  # 8 -> 4
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(256, activation="tanh", name="dense1")(x)
+    x = layers.Dropout(dropout, name="dropout1")(x)
+    x = layers.Dense(512, activation="tanh", name="dense2")(x)
+    x = layers.Dropout(dropout, name="dropout2")(x)
+    x = layers.Reshape((4, 4, 32), name="reshape")(x)
+    x = layers.UpSampling2D(2, name="upsample2")(x)  # 4 -> 8
+    if tied:
+        x = TiedConv2DTranspose(conv2, activation="tanh", name="deconv2")(x)  # 8 -> 12
+        x = layers.UpSampling2D(2, name="upsample1")(x)  # 12 -> 24
+        x = TiedConv2DTranspose(conv1, name="deconv1")(x)  # 24 -> 28
+    else:
+        x = layers.Conv2DTranspose(32, 5, activation="tanh", name="deconv2")(x)
+        x = layers.UpSampling2D(2, name="upsample1")(x)
+        x = layers.Conv2DTranspose(1, 5, name="deconv1")(x)
+    return keras.Model(image, x, name="tied_autoencoder" if tied else "untied_autoencoder")

@@ -1,0 +1,159 @@
+"""Running and checking the lessons.
+
+`execute_notebooks` re-executes lessons in place in a fresh kernel, the way they
+are committed; `lesson_setup` is the one call at the top of every lesson;
+`hygiene_problems` lists what a committed lesson must not have.
+"""
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from cae_keras import REPOSITORY, REPOSITORY_URL
+
+# TensorFlow's C++ logging goes to the kernel's stderr in Jupyter and papermill
+# (not under pytest): these lines vary by machine, so stored lessons drop them.
+_TF_LOG_LINE = re.compile(
+    r"^(?:"
+    r"[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\] .*"  # absl format
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\] .*"  # TF format
+    r"|WARNING: All log messages before absl::InitializeLog\(\) .*"
+    r"|To enable the following instructions: .*|.*rebuild TensorFlow with the appropriate compiler flags\."
+    r")$"
+)
+
+
+def colab_url(notebook_name):
+    """The Colab address of a lesson in the public repository."""
+    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{notebook_name}"
+
+
+def colab_badge(notebook_name):
+    """Markdown for the "Open in Colab" badge of a lesson."""
+    return (
+        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"({colab_url(notebook_name)})"
+    )
+
+
+def install_cell_source():
+    """The guarded first code cell: on Colab only, install cae-keras."""
+    return (
+        "# On Colab, install cae-keras first; a local clone has it installed already.\n"
+        "import subprocess\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        "    subprocess.run(\n"
+        f'        [sys.executable, "-m", "pip", "install", "-q", "git+{REPOSITORY_URL}"],\n'
+        "        check=True,\n"
+        "    )"
+    )
+
+
+def lesson_setup(output_dir, seed=0):
+    """Seed everything, make the output folder and set the figure style.
+
+    Returns:
+        The output folder as a `Path`.
+    """
+    import matplotlib.pyplot as plt
+
+    from cae_keras.training import seed_everything
+
+    seed_everything(seed)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 100, "image.cmap": "gray"})
+    return output_dir
+
+
+def write_metrics(output_dir, metrics):
+    """Write `metrics.json` (atomically) into a lesson's output folder."""
+    path = Path(output_dir) / "metrics.json"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(metrics, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _clean_outputs(nb):
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                lines = output["text"].splitlines(keepends=True)
+                text = "".join(l for l in lines if not _TF_LOG_LINE.match(l.rstrip("\n")))
+                if not text.strip():
+                    continue
+                output["text"] = text
+            kept.append(output)
+        cell.outputs = kept
+    return nb
+
+
+def execute_notebooks(paths, timeout=900):
+    """Re-execute lessons in place, top to bottom, each in a fresh kernel."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    for path in map(Path, paths):
+        print(f"executing {path} ...", flush=True)
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            record_timing=False,
+            resources={"metadata": {"path": str(path.parent.resolve())}},
+        )
+        client.execute()
+        _clean_outputs(nb)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ipynb.tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            nbformat.write(nb, f)
+        os.replace(tmp, path)
+
+
+def hygiene_problems(nb, name, forbidden_paths=()):
+    """What is wrong with a committed lesson, as a list of sentences.
+
+    Checks: one cell tagged `parameters`; the Colab badge and install cell match
+    `cae_keras.REPOSITORY`; kernelspec `python3`; every code cell executed, in
+    order 1, 2, 3, ...; no error output; no stray cell metadata; no
+    `forbidden_paths` (such as this machine's home folder) in any output.
+    """
+    problems = []
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        problems.append(f"{len(tagged)} cells tagged 'parameters', expected 1")
+    if colab_badge(name) not in nb.cells[0].source:
+        problems.append("first cell lacks the Colab badge for this lesson")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if not code or code[0].source != install_cell_source():
+        problems.append("first code cell is not the guarded Colab install cell")
+    kernelspec = nb.metadata.get("kernelspec", {})
+    if kernelspec.get("name") != "python3":
+        problems.append(f"kernelspec is {kernelspec.get('name')!r}, expected 'python3'")
+    counts = [c.get("execution_count") for c in code]
+    if counts != list(range(1, len(code) + 1)):
+        problems.append(f"execution counts {counts} are not 1..{len(code)} from one clean run")
+    for i, cell in enumerate(nb.cells):
+        extra = set(cell.get("metadata", {})) - {"tags"}
+        if extra:
+            problems.append(f"cell {i} has stray metadata {sorted(extra)}")
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                problems.append(f"cell {i} holds an error: {output.get('ename')}")
+            text = json.dumps(output)
+            for path in forbidden_paths:
+                if path and path in text:
+                    problems.append(f"cell {i} output shows the path {path!r}")
+    return problems
