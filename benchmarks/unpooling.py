@@ -111,17 +111,15 @@ def main(argv=None):
         f"{'UpSampling2D':>14}{'vs scatter':>12}{'vs upsample':>13}"
     )
     for xla in (True, False):
-        print(
-            "XLA where it compiles (as Keras' fit runs it)"
-            if xla
-            else "no XLA (plain graphs)"
-        )
+        print("XLA where it compiles (as Keras' fit runs it)" if xla else "no XLA (plain graphs)")
         report(run(args.repeats, args.steps, xla))
 
 
 def report(rows):
     for case, m in rows:
-        shape = f"({case['batch']}, {case['size']}, {case['size']}, {case['channels']}), {case['pool']}"
+        shape = (
+            f"({case['batch']}, {case['size']}, {case['size']}, {case['channels']}), {case['pool']}"
+        )
         ours, base, floor = (
             m["MaxUnpooling2D"],
             m["argmax+scatter_nd"],

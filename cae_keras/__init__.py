@@ -18,3 +18,7 @@ __version__ = "0.1.0"
 #: badges and install cells are checked against it by the test suite.
 REPOSITORY = "cae-keras/cae-keras"
 REPOSITORY_URL = f"https://github.com/{REPOSITORY}"
+
+# Importing the package registers its layers, loss and metric with Keras, so a
+# saved `.keras` model loads with no `custom_objects`.
+from cae_keras import layers, metrics  # noqa: E402, F401

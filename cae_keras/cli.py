@@ -40,26 +40,53 @@ def build_parser():
         help="train every CNTK 07_Deconvolution variant and compare with CNTK's RMSE",
         description="Train CNTK's autoencoder variants on MNIST and print one table.",
     )
-    rep.add_argument("--epochs", type=_positive_int, default=DEFAULTS["epochs"],
-                     help=f"epochs per variant (default {DEFAULTS['epochs']})")
-    rep.add_argument("--variants", nargs="+", default=list(VARIANTS), metavar="NAME",
-                     help="variants to train (default all): " + ", ".join(VARIANTS))
-    rep.add_argument("--limit", type=_positive_int, default=None,
-                     help="use at most this many images per split (default: all)")
-    rep.add_argument("--seed", type=_non_negative_int, default=DEFAULTS["seed"],
-                     help=f"random seed (default {DEFAULTS['seed']})")
+    rep.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=DEFAULTS["epochs"],
+        help=f"epochs per variant (default {DEFAULTS['epochs']})",
+    )
+    rep.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        metavar="NAME",
+        help="variants to train (default all): " + ", ".join(VARIANTS),
+    )
+    rep.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=None,
+        help="use at most this many images per split (default: all)",
+    )
+    rep.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=DEFAULTS["seed"],
+        help=f"random seed (default {DEFAULTS['seed']})",
+    )
     rep.add_argument("--out", default="outputs", help="output folder (default outputs/)")
     rep.add_argument("--data", default=None, help="an mnist.npz (default: search)")
     nbs = sub.add_parser("notebooks", help="re-execute the lessons in place")
     nbs.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
-    nbs.add_argument("--timeout", type=_positive_int, default=900,
-                     help="seconds per cell (default 900)")
+    nbs.add_argument(
+        "--timeout",
+        type=_positive_int,
+        default=900,
+        help="seconds per cell (default 900)",
+    )
     return parser
 
 
 def reproduce(args):
     from cae_keras import data, plots
-    from cae_keras.reproduce import DEFAULTS, check_variants, first_images, format_table, run_variant
+    from cae_keras.reproduce import (
+        DEFAULTS,
+        check_variants,
+        first_images,
+        format_table,
+        run_variant,
+    )
 
     try:
         variants = check_variants(args.variants)
@@ -82,7 +109,10 @@ def reproduce(args):
         records, reconstructions, histories = [], {}, {}
         started = time.perf_counter()
         for i, variant in enumerate(variants, 1):
-            print(f"[{i}/{len(variants)}] {variant.name}: {variant.description} ...", flush=True)
+            print(
+                f"[{i}/{len(variants)}] {variant.name}: {variant.description} ...",
+                flush=True,
+            )
             record, model, history = run_variant(
                 variant,
                 x_train,
@@ -105,11 +135,15 @@ def reproduce(args):
             fig.savefig(scratch / f"{variant.name}_figure.png", dpi=100)
             plots.plt.close(fig)
             (scratch / f"{variant.name}_encoder_output.txt").write_text(
-                "\n\n".join(f"# test image {n}\n" + plots.encoding_text(c) for n, c in enumerate(codes))
+                "\n\n".join(
+                    f"# test image {n}\n" + plots.encoding_text(c) for n, c in enumerate(codes)
+                )
                 + "\n"
             )
             (scratch / f"{variant.name}_decoder_output.txt").write_text(
-                "\n\n".join(f"# test image {n}\n" + plots.encoding_text(r) for n, r in enumerate(recon))
+                "\n\n".join(
+                    f"# test image {n}\n" + plots.encoding_text(r) for n, r in enumerate(recon)
+                )
                 + "\n"
             )
         total = time.perf_counter() - started

@@ -127,9 +127,7 @@ def _check_digits(digits):
     try:
         digits = [d for d in digits]
     except TypeError:
-        raise ValueError(
-            f"`digits` must be a list of integers in 0..9, got {digits!r}."
-        ) from None
+        raise ValueError(f"`digits` must be a list of integers in 0..9, got {digits!r}.") from None
     bad = [
         d
         for d in digits

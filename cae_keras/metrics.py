@@ -41,8 +41,10 @@ class PerImageRMSE(keras.metrics.MeanMetricWrapper):
 
     Example:
 
+    >>> images = np.zeros((2, 2, 2, 1))
+    >>> reconstructions = np.stack([np.full((2, 2, 1), 1.0), np.full((2, 2, 1), 3.0)])
     >>> m = PerImageRMSE()
-    >>> m.update_state(np.zeros((2, 2, 2, 1)), np.array([1., 3.]).reshape(2, 1, 1, 1) * np.ones((2, 2, 2, 1)))
+    >>> m.update_state(images, reconstructions)  # per-image RMSE 1 and 3
     >>> float(m.result())
     2.0
     """

@@ -29,9 +29,7 @@ def _check_pool(name, pool, size):
 
 def _unpool(kind, pool, name):
     if kind == "max":
-        return lambda pooled, pool_input: MaxUnpooling2D(pool, name=name)(
-            [pooled, pool_input]
-        )
+        return lambda pooled, pool_input: MaxUnpooling2D(pool, name=name)([pooled, pool_input])
     if kind == "upsample":
         return lambda pooled, pool_input: layers.UpSampling2D(pool, name=name)(pooled)
     raise ValueError(f"`unpooling` must be 'max' or 'upsample', got {kind!r}.")
@@ -69,9 +67,7 @@ def cntk_autoencoder(cmap=1, pool=4, unpooling="max", name=None):
     conv1 = layers.Conv2D(cmap, 5, padding="same", activation="relu", name="conv1")(inputs)
     pool1 = layers.MaxPooling2D(pool, name="pool1")(conv1)
     unpool1 = unpool(pool1, conv1)
-    deconv1 = layers.Conv2DTranspose(1, 5, padding="same", use_bias=False, name="deconv1")(
-        unpool1
-    )
+    deconv1 = layers.Conv2DTranspose(1, 5, padding="same", use_bias=False, name="deconv1")(unpool1)
     return keras.Model(inputs, deconv1, name=name or f"cntk_c{cmap}_p{pool}{suffix}")
 
 
@@ -98,22 +94,18 @@ def cntk_two_layer_autoencoder(cmap1=5, cmap2=1, pool=2, unpooling="max", name=N
     _check_pool("pool", pool, IMAGE_SHAPE[0])
     _check_pool("pool", pool, IMAGE_SHAPE[0] // pool)
     inputs = keras.Input(IMAGE_SHAPE, name="image")
-    conv_a = layers.Conv2D(cmap1, 5, padding="same", activation="relu", name="conv_A")(
-        inputs
-    )
+    conv_a = layers.Conv2D(cmap1, 5, padding="same", activation="relu", name="conv_A")(inputs)
     pool_a = layers.MaxPooling2D(pool, name="pool_A")(conv_a)
-    conv_b = layers.Conv2D(cmap2, 5, padding="same", activation="relu", name="conv_B")(
-        pool_a
-    )
+    conv_b = layers.Conv2D(cmap2, 5, padding="same", activation="relu", name="conv_B")(pool_a)
     pool_b = layers.MaxPooling2D(pool, name="pool_B")(conv_b)
     unpool_b = _unpool(unpooling, pool, "unpool_B")(pool_b, conv_b)
-    deconv_b = layers.Conv2DTranspose(
-        cmap1, 5, padding="same", use_bias=False, name="deconv_B"
-    )(unpool_b)
+    deconv_b = layers.Conv2DTranspose(cmap1, 5, padding="same", use_bias=False, name="deconv_B")(
+        unpool_b
+    )
     unpool_a = _unpool(unpooling, pool, "unpool_A")(deconv_b, conv_a)
-    deconv_a = layers.Conv2DTranspose(
-        1, 5, padding="same", use_bias=False, name="deconv_A"
-    )(unpool_a)
+    deconv_a = layers.Conv2DTranspose(1, 5, padding="same", use_bias=False, name="deconv_A")(
+        unpool_a
+    )
     suffix = "" if unpooling == "max" else "_upsample"
     return keras.Model(inputs, deconv_a, name=name or f"cntk_two_layer{suffix}")
 
@@ -132,11 +124,11 @@ def encoder_of(model, code_layer=None):
     if code_layer is None:
         pools = [layer for layer in model.layers if isinstance(layer, layers.MaxPooling2D)]
         if not pools:
-            raise ValueError(
-                f"Model {model.name!r} has no MaxPooling2D layer: pass `code_layer`."
-            )
+            raise ValueError(f"Model {model.name!r} has no MaxPooling2D layer: pass `code_layer`.")
         code_layer = pools[-1].name
-    return keras.Model(model.inputs, model.get_layer(code_layer).output, name=f"{model.name}_encoder")
+    return keras.Model(
+        model.inputs, model.get_layer(code_layer).output, name=f"{model.name}_encoder"
+    )
 
 
 def latent_autoencoder(latent_dim=2):
@@ -165,12 +157,10 @@ def latent_autoencoder(latent_dim=2):
     encoder = keras.Model(image, code, name="encoder")
 
     code_in = keras.Input((1, 1, latent_dim), name="code")
-    y = layers.Conv2DTranspose(64, 7, padding="valid", activation="relu", name="deconv1")(
-        code_in
+    y = layers.Conv2DTranspose(64, 7, padding="valid", activation="relu", name="deconv1")(code_in)
+    y = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="deconv2")(
+        y
     )
-    y = layers.Conv2DTranspose(
-        32, 3, strides=2, padding="same", activation="relu", name="deconv2"
-    )(y)
     y = layers.Conv2DTranspose(1, 7, strides=2, padding="same", name="deconv3")(y)
     decoder = keras.Model(code_in, y, name="decoder")
 

@@ -20,14 +20,17 @@ _TF_LOG_LINE = re.compile(
     r"[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\] .*"  # absl format
     r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\] .*"  # TF format
     r"|WARNING: All log messages before absl::InitializeLog\(\) .*"
-    r"|To enable the following instructions: .*|.*rebuild TensorFlow with the appropriate compiler flags\."
+    r"|To enable the following instructions: .*"
+    r"|.*rebuild TensorFlow with the appropriate compiler flags\."
     r")$"
 )
 
 
 def colab_url(notebook_name):
     """The Colab address of a lesson in the public repository."""
-    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{notebook_name}"
+    return (
+        f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{notebook_name}"
+    )
 
 
 def colab_badge(notebook_name):
@@ -90,7 +93,7 @@ def _clean_outputs(nb):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
                 lines = output["text"].splitlines(keepends=True)
-                text = "".join(l for l in lines if not _TF_LOG_LINE.match(l.rstrip("\n")))
+                text = "".join(line for line in lines if not _TF_LOG_LINE.match(line.rstrip("\n")))
                 if not text.strip():
                     continue
                 output["text"] = text

@@ -57,9 +57,7 @@ def conv2d_transpose(x, kernel, strides=1):
     out = np.zeros(((x.shape[0] - 1) * strides + kh, (x.shape[1] - 1) * strides + kw))
     for i in range(x.shape[0]):
         for j in range(x.shape[1]):
-            out[i * strides : i * strides + kh, j * strides : j * strides + kw] += (
-                x[i, j] * kernel
-            )
+            out[i * strides : i * strides + kh, j * strides : j * strides + kw] += x[i, j] * kernel
     return out
 
 

@@ -10,7 +10,9 @@ def _square(image):
     return image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
 
 
-def image_rows(rows, titles=None, row_labels=None, cmap="gray", suptitle=None, size=1.6):
+def image_rows(
+    rows, titles=None, row_labels=None, cmap="gray", suptitle=None, size=1.6, value_range=None
+):
     """A grid of images: `rows` is a list of rows, each a list of 2-D images.
 
     Args:
@@ -21,7 +23,12 @@ def image_rows(rows, titles=None, row_labels=None, cmap="gray", suptitle=None, s
         cmap: colour map. Default `"gray"`.
         suptitle: the figure's title.
         size: inches per cell.
+        value_range: `(vmin, vmax)` shared by every image, or a list with
+            one such pair (or `None`) per row. Default `None` stretches
+            each image to its own range.
     """
+    if value_range is None or isinstance(value_range[0], (int, float)):
+        value_range = [value_range] * len(rows)
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     fig, axes = plt.subplots(
         n_rows, n_cols, figsize=(size * n_cols, size * n_rows + 0.4), squeeze=False
@@ -35,7 +42,8 @@ def image_rows(rows, titles=None, row_labels=None, cmap="gray", suptitle=None, s
             if image is None:
                 ax.axis("off")
                 continue
-            ax.imshow(_square(image), cmap=cmap, interpolation="nearest")
+            vmin, vmax = value_range[r] or (None, None)
+            ax.imshow(_square(image), cmap=cmap, interpolation="nearest", vmin=vmin, vmax=vmax)
             if r == 0 and titles is not None:
                 ax.set_title(titles[c], fontsize=9)
         if row_labels is not None:
@@ -83,6 +91,7 @@ def cntk_figure(images, codes, reconstructions, n=5):
         titles=[f"test image {i}" for i in range(n)],
         row_labels=["original", f"{code_label}\n{h}x{w}", "decoding"],
         suptitle="Original, code and reconstruction",
+        value_range=[(0, 1), None, (0, 1)],
     )
 
 
@@ -93,9 +102,12 @@ def comparison_figure(images, reconstructions, n=6):
         images: the originals.
         reconstructions: dict from variant name to its reconstructions.
     """
+    n = min([n, *(len(r) for r in reconstructions.values())])
     rows = [list(images[:n])] + [list(r[:n]) for r in reconstructions.values()]
     labels = ["original"] + list(reconstructions)
-    return image_rows(rows, row_labels=labels, suptitle="Reconstructions by setting")
+    return image_rows(
+        rows, row_labels=labels, suptitle="Reconstructions by setting", value_range=(0, 1)
+    )
 
 
 def loss_curves(histories, key="loss", ylabel="training RMSE (CNTK's criterion)"):
@@ -166,7 +178,9 @@ def latent_scatter(codes, labels, point=None, ax=None):
     if basis is not None:
         title += f"\n(first two principal components of {dims}-D codes)"
     ax.set_title(title)
-    ax.legend(markerscale=3, title="digit", fontsize=8)
+    legend = ax.legend(title="digit", fontsize=8)
+    for handle in legend.legend_handles:  # legend dots readable, the star not huge
+        handle.set_sizes([30])
     fig.tight_layout()
     return fig
 
@@ -179,9 +193,32 @@ def latent_manifold(decoder, low, high, n=12):
     images = decoder.predict(grid, verbose=0)[..., 0]
     canvas = images.reshape(n, n, 28, 28).transpose(0, 2, 1, 3).reshape(n * 28, n * 28)
     fig, ax = plt.subplots(figsize=(6, 6))
-    ax.imshow(canvas, cmap="gray", extent=(low[0], high[0], low[1], high[1]), aspect="auto")
+    ax.imshow(
+        canvas,
+        cmap="gray",
+        extent=(low[0], high[0], low[1], high[1]),
+        aspect="auto",
+        vmin=0,
+        vmax=1,
+    )
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
     ax.set_title("Latent manifold: decoded images over the codes' region")
+    fig.tight_layout()
+    return fig
+
+
+def decoded_point(codes, labels, decoder, point):
+    """The latent scatter with `point` marked, beside the image decoded from it."""
+    point = np.asarray(point, np.float32).reshape(-1)
+    fig, (ax_scatter, ax_image) = plt.subplots(
+        1, 2, figsize=(9, 4.2), gridspec_kw={"width_ratios": [1.4, 1]}
+    )
+    latent_scatter(codes, labels, point=point, ax=ax_scatter)
+    image = decoder.predict(point.reshape(1, 1, 1, -1), verbose=0)[0, :, :, 0]
+    ax_image.imshow(image, cmap="gray")
+    ax_image.set_xticks([])
+    ax_image.set_yticks([])
+    ax_image.set_title(f"decoded from ({point[0]:.2f}, {point[1]:.2f})")
     fig.tight_layout()
     return fig

@@ -91,7 +91,12 @@ def pool_output_length(input_length, pool_size, strides=None, padding="valid"):
 
 
 def conv_transpose_output_length(
-    input_length, kernel_size, strides=1, padding="valid", output_padding=None, dilation_rate=1
+    input_length,
+    kernel_size,
+    strides=1,
+    padding="valid",
+    output_padding=None,
+    dilation_rate=1,
 ):
     """Length of a transposed convolution's output along one spatial axis.
 
@@ -114,15 +119,15 @@ def conv_transpose_output_length(
         raise ValueError(f"`output_padding` must be an integer, got {output_padding!r}.")
     if not 0 <= output_padding < strides:
         raise ValueError(
-            f"`output_padding` must be in [0, strides) = [0, {strides}), "
-            f"got {output_padding}."
+            f"`output_padding` must be in [0, strides) = [0, {strides}), got {output_padding}."
         )
     pad = span // 2 if padding == "same" else 0
     return (input_length - 1) * strides + span - 2 * pad + output_padding
 
 
-def keras_output_length(kind, input_length, kernel_size, strides=1, padding="valid",
-                        output_padding=None):
+def keras_output_length(
+    kind, input_length, kernel_size, strides=1, padding="valid", output_padding=None
+):
     """What Keras builds: the output length of a real layer, for comparison.
 
     Args:
@@ -137,7 +142,11 @@ def keras_output_length(kind, input_length, kernel_size, strides=1, padding="val
         layer = layers.Conv2D(1, kernel_size, strides=strides, padding=padding)
     elif kind == "transpose":
         layer = layers.Conv2DTranspose(
-            1, kernel_size, strides=strides, padding=padding, output_padding=output_padding
+            1,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            output_padding=output_padding,
         )
     elif kind == "pool":
         layer = layers.MaxPooling2D(kernel_size, strides=strides, padding=padding)

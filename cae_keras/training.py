@@ -20,6 +20,7 @@ def train_autoencoder(
     epochs=5,
     batch_size=64,
     learning_rate=3e-3,
+    decay=True,
     loss="rmse",
     seed=0,
     verbose="auto",
@@ -33,7 +34,10 @@ def train_autoencoder(
         x_val: optional validation images, evaluated after every epoch.
         epochs: passes over `x_train`. Default 5.
         batch_size: images per step. Default 64.
-        learning_rate: Adam's step size. Default 3e-3.
+        learning_rate: Adam's initial step size. Default 3e-3.
+        decay: whether the step size follows a cosine from `learning_rate`
+            down to zero over the run; small steps at the end settle the
+            weights. Default `True`.
         loss: `"rmse"`, CNTK's criterion (mean over images of each image's
             RMSE), or any Keras loss such as `"mse"`.
         seed: shuffling seed. Default 0. Seed before building the model too
@@ -50,6 +54,9 @@ def train_autoencoder(
         raise ValueError("`x_train` holds no images.")
     seed_everything(seed)
     criterion = per_image_rmse if loss == "rmse" else loss
+    if decay:
+        steps = epochs * -(-len(x_train) // batch_size)
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=criterion,

@@ -12,7 +12,5 @@ def pair(name, value):
     if len(value) != 2 or not all(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
     ):
-        raise ValueError(
-            f"`{name}` must be a positive integer or a tuple of two, got {value!r}."
-        )
+        raise ValueError(f"`{name}` must be a positive integer or a tuple of two, got {value!r}.")
     return value

@@ -1,7 +1,6 @@
 """Max unpooling that finds the maxima from the pooling input, as CNTK does."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from cae_keras import shapes
@@ -110,8 +109,7 @@ class MaxUnpooling2D(keras.layers.Layer):
         rows, cols, channels = input_shape_[1:]
         if rows is None or cols is None or channels is None:
             raise ValueError(
-                "`pool_input` needs static rows, cols and channels, got shape "
-                f"{input_shape_}."
+                f"`pool_input` needs static rows, cols and channels, got shape {input_shape_}."
             )
         if pooled_shape[3] != channels:
             raise ValueError(
@@ -145,8 +143,7 @@ class MaxUnpooling2D(keras.layers.Layer):
     def call(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
             raise ValueError(
-                f"{self.__class__.__name__} expects a list of two tensors "
-                "[pooled, pool_input]."
+                f"{self.__class__.__name__} expects a list of two tensors [pooled, pool_input]."
             )
         pooled, pool_input = inputs
         rows, cols, channels = pool_input.shape[1:]
@@ -170,9 +167,7 @@ class MaxUnpooling2D(keras.layers.Layer):
         extra_rows = rows + top + bottom - out.shape[1]
         extra_cols = cols + left + right - out.shape[2]
         if extra_rows > 0 or extra_cols > 0:
-            out = ops.pad(
-                out, [[0, 0], [0, max(extra_rows, 0)], [0, max(extra_cols, 0)], [0, 0]]
-            )
+            out = ops.pad(out, [[0, 0], [0, max(extra_rows, 0)], [0, max(extra_cols, 0)], [0, 0]])
         return out[:, top : top + rows, left : left + cols, :]
 
     def _unpool(self, pooled, x, out_rows, out_cols, channels):
@@ -228,6 +223,10 @@ class MaxUnpooling2D(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
+            {
+                "pool_size": self.pool_size,
+                "strides": self.strides,
+                "padding": self.padding,
+            }
         )
         return config

@@ -109,9 +109,7 @@ class TiedConv2DTranspose(keras.layers.Layer):
 
     def call(self, inputs):
         kernel = ops.cast(self.kernel, self.compute_dtype)
-        outputs = ops.conv_transpose(
-            inputs, kernel, strides=self.strides, padding=self.padding
-        )
+        outputs = ops.conv_transpose(inputs, kernel, strides=self.strides, padding=self.padding)
         if self.use_bias:
             outputs = outputs + ops.cast(self.bias, self.compute_dtype)
         return self.activation(outputs)
