@@ -49,10 +49,8 @@ def install_cell_source():
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        "    subprocess.run(\n"
-        f'        [sys.executable, "-m", "pip", "install", "-q", "git+{REPOSITORY_URL}"],\n'
-        "        check=True,\n"
-        "    )"
+        f'    url = "git+{REPOSITORY_URL}"\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", url], check=True)'
     )
 
 

@@ -86,7 +86,8 @@ def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
             metrics["cmap"] == parameters["cmap"] if "cmap" in parameters else metrics["cmap"] == 1
         )
         assert 0 < metrics["test_rmse"] < 0.5
-        assert "CNTK's published" in text
+        expected = "CNTK's published" if parameters.get("cmap", 1) == 1 else "publishes no RMSE"
+        assert expected in text
     if name.startswith("05"):
         assert [r["variant"] for r in metrics["variants"]] == parameters["variants"]
         assert "max unpooling vs upsampling, one layer" in text
@@ -94,7 +95,7 @@ def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
         assert metrics["digits"] == parameters.get("digits", [1, 5, 6])
         assert metrics["test_mse"] < 0.2
         if parameters.get("latent_dim", 2) > 2:
-            assert "principal components" in text or "projected" in text or "2-D" in text
+            assert "drawn for latent_dim = 2 only" in text
     if name.startswith("07"):
         assert metrics["untied"]["params"] - metrics["tied"]["params"] == 26400
 

@@ -58,7 +58,9 @@ def test_manifold_and_decoded_point():
     fig = plots.latent_manifold(decoder, (-1, -1), (1, 1), n=3)
     assert fig.axes[0].images[0].get_array().shape == (84, 84)
     rng = np.random.default_rng(3)
-    fig = plots.decoded_point(rng.normal(size=(30, 2)), np.repeat([1, 5, 6], 10), decoder, (0.5, 0.5))
+    fig = plots.decoded_point(
+        rng.normal(size=(30, 2)), np.repeat([1, 5, 6], 10), decoder, (0.5, 0.5)
+    )
     assert "decoded from (0.50, 0.50)" in fig.axes[1].get_title()
 
 

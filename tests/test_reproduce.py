@@ -141,9 +141,16 @@ def test_published_settings():
 
 def test_table_without_targets_has_no_verdicts():
     record = {
-        "variant": "two_layer", "code_shape": "7x7x1", "params": 506,
-        "cntk_train_rmse": None, "cntk_test_rmse": None, "target_test_rmse": 0.12,
-        "train_rmse": 0.15, "test_rmse": 0.16, "seconds": 3.0, "meets_target": False,
+        "variant": "two_layer",
+        "code_shape": "7x7x1",
+        "params": 506,
+        "cntk_train_rmse": None,
+        "cntk_test_rmse": None,
+        "target_test_rmse": 0.12,
+        "train_rmse": 0.15,
+        "test_rmse": 0.16,
+        "seconds": 3.0,
+        "meets_target": False,
     }
     table = reproduce.format_table([record], targets=False)
     assert "target" not in table and "MISSES" not in table and "0.160" in table

@@ -33,6 +33,12 @@ class MaxUnpooling2D(keras.layers.Layer):
     position receives the upstream gradient at the position it was sent to).
     `pool_input` only chooses positions and receives no gradient.
 
+    Speed: the layer is a chain of elementwise `keras.ops` that XLA fuses into
+    a single pass, as Keras' `fit` and `predict` compile it on TensorFlow by
+    default (`jit_compile="auto"`). There it costs about as much as
+    `UpSampling2D`; in a plain graph without XLA it is several times slower
+    (see `benchmarks/unpooling.py`).
+
     Args:
         pool_size: int or tuple of 2 integers, the pooling window the layer
             undoes. Default `(2, 2)`.

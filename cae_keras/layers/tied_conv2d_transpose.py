@@ -32,6 +32,10 @@ class TiedConv2DTranspose(keras.layers.Layer):
         bias_initializer: initializer for the bias. Default `"zeros"`.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
+    Call arguments:
+        inputs: a 4D tensor, typically the output of `source` (after any
+            pooling has been undone).
+
     Input shape:
         4D tensor `(batch_size, rows, cols, source.filters)`, channels last.
 
@@ -49,6 +53,11 @@ class TiedConv2DTranspose(keras.layers.Layer):
     (None, 28, 28, 1)
     >>> deconv.kernel is conv.kernel
     True
+
+    Reference:
+        - [Masci et al., 2011](https://doi.org/10.1007/978-3-642-21735-7_7),
+          Stacked Convolutional Auto-Encoders for Hierarchical Feature
+          Extraction.
     """
 
     def __init__(
