@@ -27,13 +27,17 @@ def test_same_padding_puts_the_odd_zero_after():
     assert shapes.same_padding(8, 2, 2) == (0, 0)
 
 
-@pytest.mark.parametrize(
-    "n,k,s,padding",
-    itertools.product((3, 5, 7, 8, 28), (1, 2, 3, 5), (1, 2, 3), ("valid", "same")),
-)
+CONV_GRID = [
+    (n, k, s, padding)
+    for n, k, s, padding in itertools.product(
+        (3, 5, 7, 8, 28), (1, 2, 3, 5), (1, 2, 3), ("valid", "same")
+    )
+    if padding == "same" or k <= n  # a VALID kernel longer than the input has no output
+]
+
+
+@pytest.mark.parametrize("n,k,s,padding", CONV_GRID)
 def test_conv_and_pool_agree_with_keras(n, k, s, padding):
-    if padding == "valid" and k > n:
-        return
     assert shapes.conv_output_length(n, k, s, padding) == shapes.keras_output_length(
         "conv", n, k, s, padding
     )
@@ -44,7 +48,7 @@ def test_conv_and_pool_agree_with_keras(n, k, s, padding):
 
 @pytest.mark.parametrize(
     "n,k,s,padding",
-    itertools.product((1, 2, 4, 7), (1, 2, 3, 5, 7), (1, 2, 3), ("valid", "same")),
+    list(itertools.product((1, 2, 4, 7), (1, 2, 3, 5, 7), (1, 2, 3), ("valid", "same"))),
 )
 def test_transpose_agrees_with_keras(n, k, s, padding):
     for output_padding in (None, *range(s)):
