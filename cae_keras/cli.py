@@ -10,24 +10,23 @@ import time
 from pathlib import Path
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_at_least(minimum):
+    """An argparse type: an integer no smaller than `minimum`."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
 
 
 def build_parser():
@@ -95,7 +94,10 @@ def reproduce(args):
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SystemExit(f"error: --out: {str(out)!r} exists and is not a folder")
-    (x_train, _), (x_test, _) = data.load_mnist(args.data, limit=args.limit, scale=256.0)
+    try:
+        (x_train, _), (x_test, _) = data.load_mnist(args.data, limit=args.limit, scale=256.0)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"error: --data: {error}") from None
     print(
         f"Training {len(variants)} variants on {len(x_train)} images, testing on "
         f"{len(x_test)}: {args.epochs} epochs, Adam, seed {args.seed}.",

@@ -59,6 +59,7 @@ def test_tiny_run_writes_table_figures_and_text(tmp_path, capsys):
         (["--limit", "-5"], "--limit"),
         (["--seed", "x"], "--seed"),
         (["--variants", "cmap9"], "--variants"),
+        (["--data", "missing.npz"], "--data: `path`: no MNIST file"),
     ],
 )
 def test_bad_values_are_refused_before_any_work(tmp_path, args, message):

@@ -191,7 +191,12 @@ class MaxUnpooling2D(keras.layers.Layer):
             for a in range(kh)
             for b in range(kw)
         }
-        window_max = ops.max(ops.stack(list(taps.values()), axis=-1), axis=-1)
+        if kh * kw <= 4:
+            # Few taps: their maximum fuses with the rest of the chain.
+            window_max = ops.max(ops.stack(list(taps.values()), axis=-1), axis=-1)
+        else:
+            # Many taps: one pooling pass is cheaper than stacking them all.
+            window_max = ops.max_pool(x, (kh, kw), (sh, sw), padding="valid")
         # Output cell (i * sh + a) is row (i + a // sh) of residue class a % sh:
         # sum each class on a grid one block larger per overhang, then interleave.
         over_h, over_w = (kh - 1) // sh, (kw - 1) // sw
