@@ -85,6 +85,7 @@ def reproduce(args):
         first_images,
         format_table,
         run_variant,
+        write_visualiser_text,
     )
 
     try:
@@ -136,18 +137,7 @@ def reproduce(args):
             fig = plots.cntk_figure(x_test, codes, recon)
             fig.savefig(scratch / f"{variant.name}_figure.png", dpi=100)
             plots.plt.close(fig)
-            (scratch / f"{variant.name}_encoder_output.txt").write_text(
-                "\n\n".join(
-                    f"# test image {n}\n" + plots.encoding_text(c) for n, c in enumerate(codes)
-                )
-                + "\n"
-            )
-            (scratch / f"{variant.name}_decoder_output.txt").write_text(
-                "\n\n".join(
-                    f"# test image {n}\n" + plots.encoding_text(r) for n, r in enumerate(recon)
-                )
-                + "\n"
-            )
+            write_visualiser_text(scratch, codes, recon, prefix=f"{variant.name}_")
         total = time.perf_counter() - started
         for name, fig in (
             ("comparison.png", plots.comparison_figure(x_test, reconstructions)),

@@ -125,7 +125,7 @@ def _check_digits(digits):
     if isinstance(digits, (int, np.integer)):
         digits = [digits]
     try:
-        digits = [d for d in digits]
+        digits = list(digits)
     except TypeError:
         raise ValueError(f"`digits` must be a list of integers in 0..9, got {digits!r}.") from None
     bad = [

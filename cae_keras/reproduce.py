@@ -9,11 +9,13 @@ record per variant, the rows of `python -m cae_keras reproduce`.
 import time
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
 from cae_keras import models
 from cae_keras.metrics import evaluate_rmse
+from cae_keras.plots import encoding_text
 from cae_keras.training import seed_everything, train_autoencoder
 
 
@@ -171,6 +173,24 @@ def first_images(model, images, n=5):
     """Code and reconstruction of the first `n` images, as NumPy arrays."""
     codes = models.encoder_of(model).predict(images[:n], verbose=0)
     return np.asarray(codes), np.asarray(model.predict(images[:n], verbose=0))
+
+
+def write_visualiser_text(folder, codes, reconstructions, prefix=""):
+    """Write CNTK's visualiser text files: `encoder_output.txt`, `decoder_output.txt`.
+
+    Each holds one block per image, headed `# test image N`, in the format of
+    `plots.encoding_text`.
+
+    Returns:
+        The two paths written.
+    """
+    paths = []
+    for name, arrays in (("encoder_output.txt", codes), ("decoder_output.txt", reconstructions)):
+        blocks = [f"# test image {i}\n" + encoding_text(a) for i, a in enumerate(arrays)]
+        path = Path(folder) / f"{prefix}{name}"
+        path.write_text("\n\n".join(blocks) + "\n")
+        paths.append(path)
+    return paths
 
 
 def published(cmap, pool):
