@@ -5,6 +5,10 @@ config round trip, symbolic and eager calls, one compiled training step and a
 `.keras` save/load in a fresh model.
 """
 
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 
@@ -67,3 +71,35 @@ def run_layer_test(
         atol=0,
     )
     return model
+
+
+def reload_in_fresh_process(model, x, tmp_path, check="''"):
+    """Save `model`, load it in a new Python process that only imports
+    `cae_keras` (no `custom_objects`), and check identical predictions on `x`.
+
+    Args:
+        check: a Python expression about the reloaded `model`, printed by
+            the child process.
+
+    Returns:
+        What the child printed.
+    """
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", model.predict(x, verbose=0))
+    model.save(tmp_path / "m.keras")
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, keras
+        import cae_keras  # registers the layers: no custom_objects needed
+        model = keras.saving.load_model({str(tmp_path / "m.keras")!r})
+        x = np.load({str(tmp_path / "x.npy")!r})
+        y = np.load({str(tmp_path / "y.npy")!r})
+        np.testing.assert_array_equal(model.predict(x, verbose=0), y)
+        print({check})
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout

@@ -1,10 +1,6 @@
 """MaxUnpooling2D against a NumPy reference, hand-worked examples and Keras'
 own machinery (config, symbolic and eager calls, training, saving)."""
 
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -12,7 +8,7 @@ import tensorflow as tf
 
 from cae_keras import numpy_ops
 from cae_keras.layers import MaxUnpooling2D
-from tests.layer_testing import run_layer_test
+from tests.layer_testing import reload_in_fresh_process, run_layer_test
 
 
 def reference(pooled, pool_input, pool_size, strides, padding):
@@ -297,25 +293,8 @@ def test_keras_file_reloads_in_a_fresh_process(tmp_path):
     out = keras.layers.Conv2DTranspose(1, 3, padding="same")(MaxUnpooling2D(2)([pooled, conv]))
     model = keras.Model(inputs, out)
     x = np.random.default_rng(7).random((2, 8, 8, 1)).astype("float32")
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", model.predict(x, verbose=0))
-    model.save(tmp_path / "m.keras")
-    script = textwrap.dedent(
-        f"""
-        import numpy as np, keras
-        import cae_keras  # registers the layers: no custom_objects needed
-        model = keras.saving.load_model({str(tmp_path / "m.keras")!r})
-        x = np.load({str(tmp_path / "x.npy")!r})
-        y = np.load({str(tmp_path / "y.npy")!r})
-        np.testing.assert_array_equal(model.predict(x, verbose=0), y)
-        print("reloaded", type(model.layers[3]).__module__)
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "reloaded cae_keras.layers.max_unpooling2d" in result.stdout
+    stdout = reload_in_fresh_process(model, x, tmp_path, check="type(model.layers[3]).__module__")
+    assert "cae_keras.layers.max_unpooling2d" in stdout
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import tensorflow as tf
 from cae_keras import numpy_ops, shapes
 from cae_keras.layers import TiedConv2DTranspose
 from cae_keras.models import tied_autoencoder
+from tests.layer_testing import reload_in_fresh_process
 
 
 def small_pair(strides=1, padding="valid"):
@@ -141,3 +142,13 @@ def test_clear_errors():
         TiedConv2DTranspose(conv)(keras.Input((5, 5, 2)))
     with pytest.raises(ValueError, match="`padding`"):
         TiedConv2DTranspose(conv, padding="full")
+
+
+def test_tie_survives_a_fresh_process(tmp_path):
+    model = tied_autoencoder()
+    x = np.random.default_rng(5).random((2, 28, 28, 1)).astype("float32")
+    check = (
+        "model.get_layer('deconv1').kernel is model.get_layer('conv1').kernel, "
+        "model.get_layer('deconv2').kernel is model.get_layer('conv2').kernel"
+    )
+    assert reload_in_fresh_process(model, x, tmp_path, check).strip() == "True True"
