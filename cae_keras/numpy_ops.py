@@ -81,8 +81,15 @@ def conv2d_transpose_as_conv(x, kernel, strides=1):
     return conv2d(stuffed, np.rot90(kernel, 2))
 
 
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
     """Max pooling that also returns where each maximum was.
+
+    ``pool_size`` and ``strides`` are an int or a ``(rows, cols)`` pair;
+    ``strides=None`` means ``pool_size``.
 
     Returns:
         ``(pooled, switches)``: the pooled image and, for every pooled pixel,
@@ -90,21 +97,22 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
         row-major order (the "switch variables" of Noh et al.).
     """
     x = _as_image("x", x)
-    strides = pool_size if strides is None else strides
+    kh, kw = _pair(pool_size)
+    sh, sw = (kh, kw) if strides is None else _pair(strides)
     top = left = 0
     if padding == "same":
-        top, _ = shapes.same_padding(x.shape[0], pool_size, strides)
-        left, _ = shapes.same_padding(x.shape[1], pool_size, strides)
-    out_h = shapes.pool_output_length(x.shape[0], pool_size, strides, padding)
-    out_w = shapes.pool_output_length(x.shape[1], pool_size, strides, padding)
+        top, _ = shapes.same_padding(x.shape[0], kh, sh)
+        left, _ = shapes.same_padding(x.shape[1], kw, sw)
+    out_h = shapes.pool_output_length(x.shape[0], kh, sh, padding)
+    out_w = shapes.pool_output_length(x.shape[1], kw, sw, padding)
     pooled = np.zeros((out_h, out_w), x.dtype)
     switches = np.zeros((out_h, out_w, 2), np.int64)
     for i in range(out_h):
         for j in range(out_w):
             best = None
             # Windows may hang over the edge with SAME padding: skip those cells.
-            for a in range(i * strides - top, i * strides - top + pool_size):
-                for b in range(j * strides - left, j * strides - left + pool_size):
+            for a in range(i * sh - top, i * sh - top + kh):
+                for b in range(j * sw - left, j * sw - left + kw):
                     if 0 <= a < x.shape[0] and 0 <= b < x.shape[1]:
                         if best is None or x[a, b] > x[best]:
                             best = (a, b)

@@ -19,7 +19,8 @@ def _check_positive(name, value):
         raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
 
 
-def _check_padding(padding):
+def check_padding(padding):
+    """`padding` lower-cased, or a clear error unless it is VALID or SAME."""
     padding = str(padding).lower()
     if padding not in ("valid", "same"):
         raise ValueError(f"`padding` must be 'valid' or 'same', got {padding!r}.")
@@ -45,7 +46,7 @@ def conv_output_length(input_length, kernel_size, strides=1, padding="valid", di
     """
     _check_positive("input_length", input_length)
     _check_positive("strides", strides)
-    padding = _check_padding(padding)
+    padding = check_padding(padding)
     span = dilated_kernel_size(kernel_size, dilation_rate)
     if padding == "same":
         return -(-input_length // strides)
@@ -109,7 +110,7 @@ def conv_transpose_output_length(
     """
     _check_positive("input_length", input_length)
     _check_positive("strides", strides)
-    padding = _check_padding(padding)
+    padding = check_padding(padding)
     span = dilated_kernel_size(kernel_size, dilation_rate)
     if output_padding is None:
         if padding == "valid":

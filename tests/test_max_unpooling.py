@@ -66,45 +66,10 @@ def test_matches_numpy_reference_with_ties(rows, cols, pool_size, strides, paddi
     pool_input = rng.integers(0, 3, size=(2, rows, cols, 3)).astype("float32")
     shape = pooled_shape(pool_input.shape, pool_size, strides, padding)
     pooled = rng.normal(size=shape).astype("float32")  # any values, not just the maxima
-    ps = pool_size if isinstance(pool_size, tuple) else (pool_size, pool_size)
-    expected = (
-        np.stack(
-            [
-                reference_2d(pooled[i, :, :, j], pool_input[i, :, :, j], ps, strides, padding)
-                for i in range(2)
-                for j in range(3)
-            ]
-        )
-        .reshape(2, 3, rows, cols)
-        .transpose(0, 2, 3, 1)
-    )
+    expected = reference(pooled, pool_input, pool_size, strides, padding)
     got = unpool(pooled, pool_input, pool_size, strides, padding)
     assert got.shape == pool_input.shape
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
-
-
-def reference_2d(pooled, pool_input, pool_size, strides, padding):
-    """Rectangular windows: the loop of numpy_ops generalised to (kh, kw)."""
-    kh, kw = pool_size
-    sh, sw = (
-        (kh, kw) if strides is None else ((strides,) * 2 if isinstance(strides, int) else strides)
-    )
-    rows, cols = pool_input.shape
-    top = left = 0
-    if padding == "same":
-        top = max((pooled.shape[0] - 1) * sh + kh - rows, 0) // 2
-        left = max((pooled.shape[1] - 1) * sw + kw - cols, 0) // 2
-    out = np.zeros(pool_input.shape)
-    for i in range(pooled.shape[0]):
-        for j in range(pooled.shape[1]):
-            best = None
-            for a in range(i * sh - top, i * sh - top + kh):
-                for b in range(j * sw - left, j * sw - left + kw):
-                    if 0 <= a < rows and 0 <= b < cols:
-                        if best is None or pool_input[a, b] > pool_input[best]:
-                            best = (a, b)
-            out[best] += pooled[i, j]
-    return out
 
 
 def test_square_cases_agree_with_numpy_ops_reference():

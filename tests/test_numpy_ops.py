@@ -95,7 +95,12 @@ def test_max_pool_and_switches():
     assert switches.tolist() == [[[1, 1], [1, 3]], [[2, 0], [2, 2]]]
     rng = np.random.default_rng(0)
     y = rng.normal(size=(7, 9)).astype("float32")
-    for k, s, padding in [(2, 2, "same"), (3, 2, "valid"), (3, 1, "same")]:
+    for k, s, padding in [
+        (2, 2, "same"),
+        (3, 2, "valid"),
+        (3, 1, "same"),
+        ((2, 3), (1, 2), "same"),
+    ]:
         expected = tf.nn.max_pool2d(y[None, :, :, None], k, s, padding.upper()).numpy()[0, :, :, 0]
         np.testing.assert_array_equal(numpy_ops.max_pool2d(y, k, s, padding)[0], expected)
 

@@ -87,10 +87,7 @@ class MaxUnpooling2D(keras.layers.Layer):
         super().__init__(**kwargs)
         self.pool_size = _pair("pool_size", pool_size)
         self.strides = self.pool_size if strides is None else _pair("strides", strides)
-        padding = str(padding).lower()
-        if padding not in ("valid", "same"):
-            raise ValueError(f"`padding` must be 'valid' or 'same', got {padding!r}.")
-        self.padding = padding
+        self.padding = shapes.check_padding(padding)
 
     def _pooled_shape(self, rows, cols):
         return tuple(

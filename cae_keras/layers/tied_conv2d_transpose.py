@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from cae_keras import shapes
 from cae_keras.layers._args import pair
 
 
@@ -79,10 +80,7 @@ class TiedConv2DTranspose(keras.layers.Layer):
         # `source`, so the model lists and saves it exactly once.
         object.__setattr__(self, "_source", source)
         self.strides = pair("strides", strides)
-        padding = str(padding).lower()
-        if padding not in ("valid", "same"):
-            raise ValueError(f"`padding` must be 'valid' or 'same', got {padding!r}.")
-        self.padding = padding
+        self.padding = shapes.check_padding(padding)
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
         self.bias_initializer = keras.initializers.get(bias_initializer)
