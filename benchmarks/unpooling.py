@@ -1,139 +1,248 @@
-"""Benchmark: MaxUnpooling2D against argmax + scatter and against UpSampling2D.
+"""Benchmark: MaxUnpooling2D beside UpSampling2D and each backend's native route.
 
-Prints milliseconds per forward + backward step (gradient with respect to the
-pooled tensor), the median of interleaved repeats, for two shapes:
+Prints milliseconds per forward + backward step (the loss and its gradient with
+respect to the pooled tensor), the median of interleaved repeats, for two
+shapes, in each backend's default training mode:
 
-    python benchmarks/unpooling.py [--repeats 30] [--steps 20]
+- TensorFlow, plain graph: what Keras' `fit` runs on a CPU-only machine
+  (`jit_compile="auto"` means no XLA there). Baseline: argmax + scatter
+  (`tf.nn.max_pool_with_argmax`, then `tf.scatter_nd`), the TensorFlow
+  Addons way.
+- TensorFlow with `jit_compile=True` (Keras' `fit` on a GPU).
+- JAX under `jax.jit` (Keras' `fit` on JAX).
+- PyTorch eager (Keras' default there). Baseline: PyTorch's own
+  `max_pool2d(..., return_indices=True)` + `max_unpool2d` on the same tensor.
 
-The baseline is the TensorFlow Addons approach, written out here: record the
-argmax during pooling with `tf.nn.max_pool_with_argmax`, then `tf.scatter_nd`
-the pooled values to those flat indices. `UpSampling2D` does no routing at all
-and is the floor.
+Each backend runs in its own process, since Keras fixes the backend at
+import; a backend that is not installed is skipped with a line saying so.
+
+    python benchmarks/unpooling.py [--repeats 30] [--steps 20] [--backends tensorflow jax torch]
 """
 
 import argparse
+import importlib.util
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
-
-import keras
-import numpy as np
-import tensorflow as tf
-
-from cae_keras.layers import MaxUnpooling2D
 
 CASES = [
     {"batch": 64, "size": 28, "channels": 32, "pool": 2},
     {"batch": 64, "size": 28, "channels": 1, "pool": 4},
 ]
 
-
-def scatter_unpool(pooled, pool_input, pool):
-    """Argmax + scatter unpooling, the baseline (ties and overlaps not handled)."""
-    _, argmax = tf.nn.max_pool_with_argmax(
-        pool_input, pool, pool, "VALID", include_batch_in_index=True
-    )
-    size = tf.size(pool_input, out_type=tf.int64)
-    flat = tf.scatter_nd(
-        tf.reshape(argmax, (-1, 1)), tf.reshape(pooled, (-1,)), tf.reshape(size, (1,))
-    )
-    return tf.reshape(flat, tf.shape(pool_input))
+# Targets from the project's issue: ours / reference at most this.
+TARGETS = {
+    "tensorflow plain graph": ("UpSampling2D", 2.5),
+    "tensorflow XLA": ("UpSampling2D", 1.5),
+    "jax jit": ("UpSampling2D", 1.5),
+    "torch eager": ("max_pool2d+max_unpool2d", 1.5),
+}
 
 
-def make_steps(pool, xla):
-    """One compiled forward + backward step per implementation.
-
-    With `xla`, each runs as Keras' `fit` would run a model holding it:
-    XLA-compiled (Keras' default `jit_compile="auto"` on TensorFlow) where the
-    ops allow it; `max_pool_with_argmax` has no XLA kernel, so the scatter
-    baseline always runs as a plain graph.
-    """
-    unpool = MaxUnpooling2D(pool)
-    upsample = keras.layers.UpSampling2D(pool)
-    fns = {
-        "MaxUnpooling2D": (lambda p, x: unpool([p, x]), xla),
-        "argmax+scatter_nd": (lambda p, x: scatter_unpool(p, x, pool), False),
-        "UpSampling2D": (lambda p, x: upsample(p), xla),
-    }
-
-    def step_for(fn, jit):
-        @tf.function(jit_compile=jit)
-        def step(pooled, pool_input, upstream):
-            with tf.GradientTape() as tape:
-                tape.watch(pooled)
-                out = fn(pooled, pool_input)
-                loss = tf.reduce_sum(out * upstream)
-            return tape.gradient(loss, pooled)
-
-        return step
-
-    return {name: step_for(fn, jit) for name, (fn, jit) in fns.items()}
-
-
-def time_steps(step, args, steps):
+def _block_ms(step, steps, sync):
+    """Milliseconds per step over one block of `steps` steps."""
     start = time.perf_counter()
     for _ in range(steps):
-        result = step(*args)
-    result.numpy()  # wait for the last step
+        result = step()
+    sync(result)
     return (time.perf_counter() - start) / steps * 1000.0
 
 
-def run(repeats, steps, xla, seed=0):
+def _interleaved(steps_by_name, steps, repeats, sync):
+    for step in steps_by_name.values():  # trace, compile and warm up
+        for _ in range(3):
+            sync(step())
+    times = {name: [] for name in steps_by_name}
+    for _ in range(repeats):  # interleaved, so drift hits all alike
+        for name, step in steps_by_name.items():
+            times[name].append(_block_ms(step, steps, sync))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _tensorflow_modes(case, rng):
+    import keras
+    import tensorflow as tf
+
+    from cae_keras.layers import MaxUnpooling2D
+
+    b, n, c, k = case["batch"], case["size"], case["channels"], case["pool"]
+    x = tf.constant(rng.normal(size=(b, n, n, c)).astype("float32"))
+    pooled = tf.nn.max_pool2d(x, k, k, "VALID")
+    upstream = tf.constant(rng.normal(size=x.shape).astype("float32"))
+    unpool, upsample = MaxUnpooling2D(k), keras.layers.UpSampling2D(k)
+
+    def scatter(p, x_):
+        _, argmax = tf.nn.max_pool_with_argmax(x_, k, k, "VALID", include_batch_in_index=True)
+        flat = tf.scatter_nd(
+            tf.reshape(argmax, (-1, 1)), tf.reshape(p, (-1,)), [tf.size(x_, tf.int64)]
+        )
+        return tf.reshape(flat, tf.shape(x_))
+
+    def step_for(fn, jit):
+        @tf.function(jit_compile=jit)
+        def step(p, x_, up):
+            with tf.GradientTape() as tape:
+                tape.watch(p)
+                loss = tf.reduce_sum(fn(p, x_) * up)
+            # Return the loss too, so the forward pass is not optimised away.
+            return loss, tape.gradient(loss, p)
+
+        # Concrete functions skip tf.function's per-call signature matching.
+        concrete = step.get_concrete_function(pooled, x, upstream)
+        return lambda: concrete(pooled, x, upstream)
+
+    def sync(result):
+        result[1].numpy()
+
+    plain = {
+        "MaxUnpooling2D": step_for(lambda p, x_: unpool([p, x_]), False),
+        "UpSampling2D": step_for(lambda p, x_: upsample(p), False),
+        # max_pool_with_argmax has no XLA kernel: plain graphs only.
+        "argmax+scatter": step_for(scatter, False),
+    }
+    xla = {
+        "MaxUnpooling2D": step_for(lambda p, x_: unpool([p, x_]), True),
+        "UpSampling2D": step_for(lambda p, x_: upsample(p), True),
+    }
+    return {"tensorflow plain graph": (plain, sync), "tensorflow XLA": (xla, sync)}
+
+
+def _jax_modes(case, rng):
+    import jax
+    import jax.numpy as jnp
+    import keras
+
+    from cae_keras.layers import MaxUnpooling2D
+
+    b, n, c, k = case["batch"], case["size"], case["channels"], case["pool"]
+    x = jnp.asarray(rng.normal(size=(b, n, n, c)).astype("float32"))
+    pooled = keras.layers.MaxPooling2D(k)(x)
+    upstream = jnp.asarray(rng.normal(size=x.shape).astype("float32"))
+    unpool, upsample = MaxUnpooling2D(k), keras.layers.UpSampling2D(k)
+
+    def step_for(fn):
+        loss = lambda p, x_, up: jnp.sum(fn(p, x_) * up)  # noqa: E731
+        step = jax.jit(jax.value_and_grad(loss))
+        return lambda: step(pooled, x, upstream)
+
+    steps = {
+        "MaxUnpooling2D": step_for(lambda p, x_: unpool([p, x_])),
+        "UpSampling2D": step_for(lambda p, x_: upsample(p)),
+    }
+    return {"jax jit": (steps, lambda result: result[1].block_until_ready())}
+
+
+def _torch_modes(case, rng):
+    import keras
+    import torch
+    import torch.nn.functional as F
+
+    from cae_keras.layers import MaxUnpooling2D
+
+    b, n, c, k = case["batch"], case["size"], case["channels"], case["pool"]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    x = torch.tensor(rng.normal(size=(b, n, n, c)).astype("float32"), device=device)
+    upstream = torch.tensor(rng.normal(size=x.shape).astype("float32"), device=device)
+    pooled = F.max_pool2d(x.permute(0, 3, 1, 2), k).permute(0, 2, 3, 1).contiguous()
+    unpool, upsample = MaxUnpooling2D(k), keras.layers.UpSampling2D(k)
+
+    def native(p, x_):
+        # PyTorch's own pair on the same tensor (NCHW views of NHWC data).
+        _, index = F.max_pool2d(x_.permute(0, 3, 1, 2), k, return_indices=True)
+        out = F.max_unpool2d(p.permute(0, 3, 1, 2), index, k, output_size=x_.shape[1:3])
+        return out.permute(0, 2, 3, 1)
+
+    def step_for(fn):
+        def step():
+            p = pooled.detach().requires_grad_(True)
+            loss = (fn(p, x) * upstream).sum()
+            (grad,) = torch.autograd.grad(loss, p)
+            return loss, grad
+
+        return step
+
+    def sync(result):
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    steps = {
+        "MaxUnpooling2D": step_for(lambda p, x_: unpool([p, x_])),
+        "UpSampling2D": step_for(lambda p, x_: upsample(p)),
+        "max_pool2d+max_unpool2d": step_for(native),
+    }
+    return {f"torch eager ({device})".replace(" (cpu)", ""): (steps, sync)}
+
+
+MODES = {"tensorflow": _tensorflow_modes, "jax": _jax_modes, "torch": _torch_modes}
+
+
+def measure(backend, repeats, steps, seed=0):
+    """Run in a process whose Keras backend is `backend`; returns JSON rows."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     rows = []
     for case in CASES:
-        b, n, c, k = case["batch"], case["size"], case["channels"], case["pool"]
-        x = tf.constant(rng.normal(size=(b, n, n, c)).astype("float32"))
-        pooled = tf.nn.max_pool2d(x, k, k, "VALID")
-        upstream = tf.constant(rng.normal(size=x.shape).astype("float32"))
-        # Concrete functions skip tf.function's per-call signature matching, so
-        # the figures are the steps' own cost, not Python dispatch.
-        steps_by_name = {
-            name: step.get_concrete_function(pooled, x, upstream)
-            for name, step in make_steps(k, xla).items()
-        }
-        times = {name: [] for name in steps_by_name}
-        for step in steps_by_name.values():  # trace and warm up
-            time_steps(step, (pooled, x, upstream), 3)
-        for _ in range(repeats):  # interleaved, so drift hits all alike
-            for name, step in steps_by_name.items():
-                times[name].append(time_steps(step, (pooled, x, upstream), steps))
-        medians = {name: statistics.median(t) for name, t in times.items()}
-        rows.append((case, medians))
+        for mode, (steps_by_name, sync) in MODES[backend](case, rng).items():
+            medians = _interleaved(steps_by_name, steps, repeats, sync)
+            rows.append({"mode": mode, "case": case, "ms": medians})
     return rows
+
+
+def _run_backend(backend, repeats, steps):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    code = (
+        "import json, sys; sys.path.insert(0, 'benchmarks'); import unpooling; "
+        f"print('ROWS=' + json.dumps(unpooling.measure({backend!r}, {repeats}, {steps})))"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True
+    )
+    for line in result.stdout.splitlines():
+        if line.startswith("ROWS="):
+            return json.loads(line[5:])
+    raise RuntimeError(f"{backend} benchmark failed:\n{result.stderr[-3000:]}")
+
+
+def report(rows):
+    """Print one table per mode, with the ratio to that mode's reference."""
+    for mode in dict.fromkeys(row["mode"] for row in rows):
+        reference, limit = TARGETS[mode.split(" (")[0]]
+        print(f"\n{mode} (target: MaxUnpooling2D at most {limit}x {reference})")
+        names = list(next(r for r in rows if r["mode"] == mode)["ms"])
+        print(f"{'shape (b, h, w, c), pool':<26}" + "".join(f"{name:>26}" for name in names))
+        for row in (r for r in rows if r["mode"] == mode):
+            case, ms = row["case"], row["ms"]
+            b, n, c, k = (case[key] for key in ("batch", "size", "channels", "pool"))
+            shape = f"({b}, {n}, {n}, {c}), {k}"
+            ratio = ms["MaxUnpooling2D"] / ms[reference]
+            verdict = "meets" if ratio <= limit else "MISSES"
+            cells = "".join(f"{ms[name]:>23.3f} ms" for name in names)
+            print(f"{shape:<26}{cells}   {ratio:.2f}x {reference}: {verdict} target")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--backends", nargs="+", default=list(MODES), choices=list(MODES))
     args = parser.parse_args(argv)
-    print(
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        f"median of {args.repeats} interleaved repeats of {args.steps} steps"
-    )
-    print(
-        f"{'shape (b, h, w, c), pool':<28}{'MaxUnpooling2D':>16}{'argmax+scatter':>16}"
-        f"{'UpSampling2D':>14}{'vs scatter':>12}{'vs upsample':>13}"
-    )
-    for xla in (True, False):
-        print("XLA where it compiles (as Keras' fit runs it)" if xla else "no XLA (plain graphs)")
-        report(run(args.repeats, args.steps, xla))
+    import keras
 
-
-def report(rows):
-    for case, m in rows:
-        shape = (
-            f"({case['batch']}, {case['size']}, {case['size']}, {case['channels']}), {case['pool']}"
-        )
-        ours, base, floor = (
-            m["MaxUnpooling2D"],
-            m["argmax+scatter_nd"],
-            m["UpSampling2D"],
-        )
-        print(
-            f"{shape:<28}{ours:>13.3f} ms{base:>13.3f} ms{floor:>11.3f} ms"
-            f"{base / ours:>11.1f}x{ours / floor:>12.1f}x"
-        )
+    print(
+        f"Keras {keras.__version__}, {os.cpu_count()} CPU cores; milliseconds per forward + "
+        f"backward step, median of {args.repeats} interleaved repeats of {args.steps} steps"
+    )
+    for backend in args.backends:
+        module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
+        if importlib.util.find_spec(module) is None:
+            print(f"\n{backend}: not installed, skipped")
+            continue
+        report(_run_backend(backend, args.repeats, args.steps))
 
 
 if __name__ == "__main__":

@@ -94,7 +94,8 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
     Returns:
         ``(pooled, switches)``: the pooled image and, for every pooled pixel,
         the ``(row, column)`` in ``x`` of its window's first maximum in
-        row-major order (the "switch variables" of Noh et al.).
+        row-major order (the "switch variables" of Noh et al.). A window that
+        holds a NaN pools to NaN and switches to its first cell in the image.
     """
     x = _as_image("x", x)
     kh, kw = _pair(pool_size)
@@ -109,14 +110,20 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
     switches = np.zeros((out_h, out_w, 2), np.int64)
     for i in range(out_h):
         for j in range(out_w):
-            best = None
             # Windows may hang over the edge with SAME padding: skip those cells.
-            for a in range(i * sh - top, i * sh - top + kh):
-                for b in range(j * sw - left, j * sw - left + kw):
-                    if 0 <= a < x.shape[0] and 0 <= b < x.shape[1]:
-                        if best is None or x[a, b] > x[best]:
-                            best = (a, b)
-            pooled[i, j] = x[best]
+            cells = [
+                (a, b)
+                for a in range(i * sh - top, i * sh - top + kh)
+                for b in range(j * sw - left, j * sw - left + kw)
+                if 0 <= a < x.shape[0] and 0 <= b < x.shape[1]
+            ]
+            best = cells[0]
+            has_nan = any(np.isnan(x[cell]) for cell in cells)
+            if not has_nan:
+                for cell in cells:
+                    if x[cell] > x[best]:  # strictly: ties keep the first
+                        best = cell
+            pooled[i, j] = np.nan if has_nan else x[best]
             switches[i, j] = best
     return pooled, switches
 

@@ -6,10 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-from cae_keras import data, layers, metrics, models, shapes
+from cae_keras import data, kernels, layers, metrics, models, shapes
 from cae_keras.layers import max_unpooling2d, tied_conv2d_transpose
 
-MODULES = [data, shapes, metrics, models, max_unpooling2d, tied_conv2d_transpose]
+MODULES = [data, shapes, kernels, metrics, models, max_unpooling2d, tied_conv2d_transpose]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

@@ -1,14 +1,22 @@
 """MaxUnpooling2D against a NumPy reference, hand-worked examples and Keras'
-own machinery (config, symbolic and eager calls, training, saving)."""
+own machinery (config, symbolic and eager calls, training, saving).
+
+Backend-neutral: `tests/test_backends.py` runs this file again under JAX and
+PyTorch; the few TensorFlow-only checks say so in their skip reason.
+"""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from cae_keras import numpy_ops
+from cae_keras import kernels, numpy_ops
 from cae_keras.layers import MaxUnpooling2D
 from tests.layer_testing import reload_in_fresh_process, run_layer_test
+
+BACKEND = keras.backend.backend()
+tensorflow_only = pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="checks a TensorFlow API (tf.function, XLA, argmax)"
+)
 
 
 def reference(pooled, pool_input, pool_size, strides, padding):
@@ -109,7 +117,10 @@ def test_all_zero_windows_after_relu_give_one_value_per_window():
     np.testing.assert_array_equal(got, expected)
 
 
+@tensorflow_only
 def test_ties_pick_what_max_pool_with_argmax_picks():
+    import tensorflow as tf
+
     rng = np.random.default_rng(2)
     x = tf.nn.relu(rng.normal(size=(3, 12, 12, 4)).astype("float32")).numpy()
     x[:, :4, :4, :] = 0.0  # whole windows of zeros
@@ -143,14 +154,10 @@ def test_valid_padding_leaves_uncovered_cells_zero():
 def test_gradient_is_upstream_at_the_chosen_positions():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(2, 9, 9, 2)).astype("float32")
-    pooled = tf.constant(rng.normal(size=(2, 4, 4, 2)).astype("float32"))
-    pool_input = tf.constant(x)
+    pooled = rng.normal(size=(2, 4, 4, 2)).astype("float32")
     upstream = rng.normal(size=x.shape).astype("float32")
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch([pooled, pool_input])
-        out = MaxUnpooling2D(3, strides=2)([pooled, pool_input])
-        loss = tf.reduce_sum(out * upstream)
-    grad = tape.gradient(loss, pooled).numpy()
+    layer = MaxUnpooling2D(3, strides=2)
+    grad, grad_input = kernels.vjp(lambda p, x_: layer([p, x_]), [pooled, x], upstream)
     expected = np.zeros_like(grad)
     for b in range(2):
         for c in range(2):
@@ -158,12 +165,14 @@ def test_gradient_is_upstream_at_the_chosen_positions():
             for (i, j), _ in np.ndenumerate(switches[:, :, 0]):
                 expected[b, i, j, c] = upstream[b, switches[i, j, 0], switches[i, j, 1], c]
     np.testing.assert_allclose(grad, expected, rtol=1e-6)
-    grad_input = tape.gradient(loss, pool_input)
-    assert grad_input is None or not np.any(grad_input.numpy())
+    assert not np.any(grad_input)
 
 
+@tensorflow_only
 @pytest.mark.parametrize("channels", [1, 3, 17])
 def test_unknown_batch_size_and_any_channels(channels):
+    import tensorflow as tf
+
     layer = MaxUnpooling2D(2)
 
     @tf.function(
@@ -213,7 +222,10 @@ def test_mixed_float16_policy_model():
     assert np.isfinite(history.history["loss"][0])
 
 
+@tensorflow_only
 def test_eager_tf_function_and_xla_agree():
+    import tensorflow as tf
+
     rng = np.random.default_rng(6)
     x = tf.constant(rng.integers(0, 3, size=(3, 10, 10, 2)).astype("float32"))
     for pool_size, strides, padding in [(2, None, "valid"), (3, 2, "same")]:
@@ -296,3 +308,181 @@ def test_wrong_pooled_shape_names_both_shapes():
 def test_bad_arguments_name_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=f"`{name}`"):
         MaxUnpooling2D(**kwargs)
+
+
+# -- any image size ------------------------------------------------------------
+
+
+def fully_convolutional(padding):
+    """Conv -> pool -> unpool -> conv on images of any size."""
+    inputs = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
+    pooled = keras.layers.MaxPooling2D(2, padding=padding, name="pool")(conv)
+    unpooled = MaxUnpooling2D(2, padding=padding, name="unpool")([pooled, conv])
+    out = keras.layers.Conv2D(1, 1, name="head")(unpooled)
+    return keras.Model(inputs, [conv, pooled, unpooled, out])
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_one_model_runs_on_images_of_any_size(padding, tmp_path):
+    model = fully_convolutional(padding)
+    assert tuple(model.get_layer("unpool").output.shape) == (None, None, None, 4)
+    rng = np.random.default_rng(10)
+    for rows, cols in [(28, 28), (32, 48), (61, 47)]:
+        x = rng.normal(size=(2, rows, cols, 3)).astype("float32")
+        conv, pooled, unpooled, _ = (keras.ops.convert_to_numpy(t) for t in model(x))
+        assert unpooled.shape == (2, rows, cols, 4)
+        np.testing.assert_allclose(
+            unpooled, reference(pooled, conv, 2, None, padding), rtol=1e-6, atol=1e-6
+        )
+    model.save(tmp_path / "any_size.keras")
+    reloaded = keras.saving.load_model(tmp_path / "any_size.keras")
+    x = rng.normal(size=(1, 61, 47, 3)).astype("float32")
+    for a, b in zip(reloaded.predict(x, verbose=0), model.predict(x, verbose=0)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_compiled_fit_on_unknown_sizes():
+    model = fully_convolutional("same")
+    trainable = keras.Model(model.input, model.outputs[-1])
+    trainable.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(11)
+    for rows, cols in [(12, 12), (9, 14)]:
+        x = rng.normal(size=(4, rows, cols, 3)).astype("float32")
+        history = trainable.fit(x, x[..., :1], epochs=1, batch_size=4, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_empty_batch(padding):
+    # (TensorFlow's own Conv2D fails on an empty batch, so no conv here.)
+    inputs = keras.Input((None, None, 2))
+    pooled = keras.layers.MaxPooling2D(2, padding=padding)(inputs)
+    model = keras.Model(inputs, MaxUnpooling2D(2, padding=padding)([pooled, inputs]))
+    assert model(np.zeros((0, 9, 7, 2), "float32")).shape == (0, 9, 7, 2)
+    layer = MaxUnpooling2D(2, padding=padding)
+    pooled = np.zeros((0, 5 if padding == "same" else 4, 4 if padding == "same" else 3, 2))
+    out = layer([pooled.astype("float32"), np.zeros((0, 9, 7, 2), "float32")])
+    assert tuple(out.shape) == (0, 9, 7, 2)
+
+
+def test_compute_output_shape_with_unknown_dimensions():
+    layer = MaxUnpooling2D(2, padding="same")
+    assert layer.compute_output_shape([(None, None, None, 3), (None, None, None, 3)]) == (
+        None,
+        None,
+        None,
+        3,
+    )
+    assert layer.compute_output_shape([(5, 4, None, 3), (None, 7, None, None)]) == (5, 7, None, 3)
+    with pytest.raises(ValueError, match="gives"):
+        layer.compute_output_shape([(None, 3, None, 3), (None, 7, None, 3)])
+
+
+# -- batch mismatch ------------------------------------------------------------
+
+
+def test_batch_mismatch_is_refused_at_build_time():
+    with pytest.raises(ValueError, match="batch size 1 but `pool_input` has 2"):
+        MaxUnpooling2D(2)(
+            [keras.Input((2, 2, 1), batch_size=1), keras.Input((4, 4, 1), batch_size=2)]
+        )
+
+
+def test_batch_mismatch_is_refused_at_run_time():
+    pooled = np.ones((1, 2, 2, 1), "float32")
+    x = np.zeros((2, 4, 4, 1), "float32")
+    with pytest.raises(ValueError, match="batch size 1 but `pool_input` has 2"):
+        MaxUnpooling2D(2)([pooled, x])
+
+
+@tensorflow_only
+def test_batch_mismatch_is_refused_in_a_graph_with_unknown_batch():
+    import tensorflow as tf
+
+    layer = MaxUnpooling2D(2)
+    spec = [tf.TensorSpec((None, 2, 2, 1)), tf.TensorSpec((None, 4, 4, 1))]
+    run = tf.function(lambda p, x: layer([p, x]), input_signature=spec)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="different batch sizes"):
+        run(np.ones((1, 2, 2, 1), "float32"), np.zeros((2, 4, 4, 1), "float32"))
+
+
+# -- no value lost -------------------------------------------------------------
+
+EDGE_WINDOWS = {
+    "nan_first": [np.nan, 1.0, 2.0, 3.0],
+    "nan_last": [1.0, 5.0, 2.0, np.nan],
+    "all_nan": [np.nan] * 4,
+    "all_minus_inf": [-np.inf] * 4,
+    "plus_inf_twice": [1.0, np.inf, np.inf, 0.0],
+    "minus_inf_and_number": [-np.inf, -np.inf, -3.0, -np.inf],
+    "all_equal": [7.0] * 4,
+    "all_zero": [0.0] * 4,
+    "lowest_float": [-np.inf, np.finfo("float32").min, -np.inf, -np.inf],
+}
+
+
+def edge_image(pool):
+    """One 2x2 (or pool x pool) window per edge case, side by side."""
+    cells = pool * pool
+    windows = [np.resize(np.array(v, "float32"), cells) for v in EDGE_WINDOWS.values()]
+    image = np.concatenate([w.reshape(pool, pool) for w in windows], axis=1)
+    return image[None, :, :, None]
+
+
+@pytest.mark.parametrize("pool", [2, 3, 5])
+def test_every_window_delivers_its_value_exactly_once(pool):
+    x = edge_image(pool)
+    count = x.shape[2] // pool
+    pooled = np.arange(1, count + 1, dtype="float32").reshape(1, 1, count, 1)
+    got = unpool(pooled, x, pool)[0, :, :, 0]
+    expected = reference(pooled, x, pool, None, "valid")[0, :, :, 0]
+    np.testing.assert_array_equal(got, expected)
+    for w in range(count):
+        window = got[:, w * pool : (w + 1) * pool]
+        assert np.count_nonzero(window) == 1 and window.sum() == w + 1
+
+
+@pytest.mark.parametrize("rows,cols,pool,strides", [(5, 5, 3, 1), (5, 7, 4, 4), (7, 7, 3, 2)])
+def test_same_padding_never_sends_a_value_into_the_padding(rows, cols, pool, strides):
+    # All -inf windows tie with the -inf padding: the value must still land
+    # on the window's first cell inside the image.
+    x = np.full((1, rows, cols, 1), -np.inf, "float32")
+    out_shape = keras.layers.MaxPooling2D(pool, strides, "same").compute_output_shape(x.shape)
+    pooled = np.arange(1, np.prod(out_shape) + 1, dtype="float32").reshape(out_shape)
+    got = unpool(pooled, x, pool, strides, "same")
+    np.testing.assert_array_equal(got, reference(pooled, x, pool, strides, "same"))
+    assert got.sum() == pooled.sum()
+
+
+def test_nan_rule_matches_the_numpy_reference_on_random_maps():
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(2, 9, 10, 3)).astype("float32")
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[rng.random(x.shape) < 0.1] = -np.inf
+    for pool_size, strides, padding in [(2, None, "valid"), (3, 2, "same"), (2, 1, "valid")]:
+        shape = pooled_shape(x.shape, pool_size, strides, padding)
+        pooled = rng.normal(size=shape).astype("float32")
+        got = unpool(pooled, x, pool_size, strides, padding)
+        np.testing.assert_allclose(
+            got, reference(pooled, x, pool_size, strides, padding), rtol=1e-6, atol=1e-6
+        )
+        np.testing.assert_allclose(got.sum(), pooled.sum(), rtol=1e-5)
+
+
+# -- Keras conventions ---------------------------------------------------------
+
+
+def test_built_at_construction_without_weights():
+    layer = MaxUnpooling2D(2)
+    assert layer.built and layer.weights == []
+
+
+def test_unpooling_is_the_gradient_of_max_pooling():
+    rng = np.random.default_rng(13)
+    # Small integers: ties in most windows.
+    x = rng.integers(0, 3, size=(2, 8, 8, 3)).astype("float32")
+    pool = keras.layers.MaxPooling2D(2)
+    pooled = keras.ops.convert_to_numpy(pool(x))
+    (grad,) = kernels.vjp(lambda x_: pool(x_), [x], pooled)
+    np.testing.assert_array_equal(grad, unpool(pooled, x, 2))

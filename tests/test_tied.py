@@ -3,9 +3,8 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from cae_keras import numpy_ops, shapes
+from cae_keras import kernels, numpy_ops, shapes
 from cae_keras.layers import TiedConv2DTranspose
 from cae_keras.models import tied_autoencoder
 from tests.layer_testing import reload_in_fresh_process
@@ -24,7 +23,9 @@ def test_both_layers_hold_one_variable():
     assert deconv.kernel is conv.kernel
     ids = [id(v) for v in model.trainable_variables]
     assert len(ids) == len(set(ids)) == 3  # conv kernel, conv bias, deconv bias
-    assert [v.path for v in deconv.trainable_variables] == ["deconv/bias"]
+    # The decoder lists the shared kernel (so any model holding it trains it)
+    # beside its own bias; the model above lists the kernel once.
+    assert [v.path for v in deconv.trainable_variables] == ["conv/kernel", "deconv/bias"]
 
 
 @pytest.mark.parametrize("strides,padding", [(1, "valid"), (2, "valid"), (2, "same")])
@@ -61,31 +62,93 @@ def test_values_match_numpy_scatter_definition():
     )
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch",
+    reason="Keras' stateless_call does not accept autograd tensors on PyTorch",
+)
 def test_shared_kernel_gets_gradient_from_both_sides():
     model, conv, deconv = small_pair()
-    x = tf.constant(np.random.default_rng(2).normal(size=(4, 9, 9, 2)).astype("float32"))
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean((model(x) - x) ** 2)
-    tied_grad = tape.gradient(loss, conv.kernel)
+    x = np.random.default_rng(2).normal(size=(4, 9, 9, 2)).astype("float32")
+    kernel = keras.ops.convert_to_numpy(conv.kernel)
+    bias_c = keras.ops.convert_to_numpy(conv.bias)
+    bias_d = keras.ops.convert_to_numpy(deconv.bias)
 
-    # The untied twin with identical weights: its two kernel gradients add up
-    # to the tied one (chain rule through a shared variable).
-    inputs = keras.Input((9, 9, 2))
-    conv2 = keras.layers.Conv2D(3, 3)
-    deconv2 = keras.layers.Conv2DTranspose(2, 3)
-    twin = keras.Model(inputs, deconv2(conv2(inputs)))
-    conv2.set_weights(conv.get_weights())
-    deconv2.set_weights(
-        [
-            keras.ops.convert_to_numpy(conv.kernel),
-            keras.ops.convert_to_numpy(deconv.bias),
-        ]
+    def loss_of(trainable):
+        # The model run with these variable values (Keras' stateless call).
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        out, _ = model.stateless_call(trainable, non_trainable, x)
+        return keras.ops.mean((out - x) ** 2)
+
+    order = [v.path for v in model.trainable_variables]
+    values = {"conv/kernel": kernel, "conv/bias": bias_c, "deconv/bias": bias_d}
+    grads = kernels.vjp(lambda *t: loss_of(list(t)), [values[p] for p in order], np.float32(1))
+    tied_grad = grads[order.index("conv/kernel")]
+
+    # The untied twin's two kernel gradients add up to the tied one (chain
+    # rule through a shared variable).
+    def twin_loss(k_enc, k_dec):
+        code = keras.ops.conv(x, k_enc) + bias_c
+        out = keras.ops.conv_transpose(code, k_dec, padding="valid") + bias_d
+        return keras.ops.mean((out - x) ** 2)
+
+    g_enc, g_dec = kernels.vjp(twin_loss, [kernel, kernel], np.float32(1))
+    np.testing.assert_allclose(tied_grad, g_enc + g_dec, rtol=1e-4, atol=1e-6)
+    assert np.abs(g_enc).sum() > 0 and np.abs(g_dec).sum() > 0
+
+
+@pytest.mark.parametrize(
+    "strides,padding,dilation,rows",
+    [
+        (1, "valid", 1, 9),
+        (2, "valid", 1, 9),
+        (2, "same", 1, 10),
+        (1, "valid", 2, 11),
+        (1, "same", 2, 9),
+        (1, "valid", (2, 1), 13),
+    ],
+)
+def test_output_is_the_gradient_of_the_source_conv(strides, padding, dilation, rows):
+    # The adjoint: TiedConv2DTranspose(conv)(g) is the vjp of conv at g.
+    rng = np.random.default_rng(6)
+    conv = keras.layers.Conv2D(
+        3, 3, strides=strides, padding=padding, dilation_rate=dilation, use_bias=False
     )
-    with tf.GradientTape() as tape:
-        loss2 = tf.reduce_mean((twin(x) - x) ** 2)
-    g_enc, g_dec = tape.gradient(loss2, [conv2.kernel, deconv2.kernel])
-    np.testing.assert_allclose(tied_grad.numpy(), (g_enc + g_dec).numpy(), rtol=1e-4, atol=1e-6)
-    assert np.abs(g_enc.numpy()).sum() > 0 and np.abs(g_dec.numpy()).sum() > 0
+    x = rng.normal(size=(2, rows, rows + 1, 2)).astype("float32")
+    code = keras.ops.convert_to_numpy(conv(x))
+    upstream = rng.normal(size=code.shape).astype("float32")
+    (expected,) = kernels.vjp(lambda x_: conv(x_), [x], upstream)
+    # A strided conv maps several input sizes to one output size: say which
+    # with output_padding, counted from the smallest.
+    smallest = TiedConv2DTranspose(conv, output_padding=0).compute_output_shape(upstream.shape)
+    extra = tuple(want - got for want, got in zip(x.shape[1:3], smallest[1:3]))
+    deconv = TiedConv2DTranspose(conv, use_bias=False, output_padding=extra)
+    got = keras.ops.convert_to_numpy(deconv(upstream))
+    assert got.shape == x.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_grouped_source_is_refused():
+    conv = keras.layers.Conv2D(4, 3, groups=2, name="grouped")
+    with pytest.raises(ValueError, match="groups=2.*only groups=1"):
+        TiedConv2DTranspose(conv)
+
+
+def test_a_tie_across_models_trains_the_kernel_from_both():
+    inputs = keras.Input((9, 9, 2))
+    conv = keras.layers.Conv2D(3, 3, name="conv")
+    encoder = keras.Model(inputs, conv(inputs))
+    code = keras.Input((7, 7, 3))
+    decoder = keras.Model(code, TiedConv2DTranspose(conv, name="deconv")(code))
+    assert any(v is conv.kernel for v in decoder.trainable_variables)
+    rng = np.random.default_rng(7)
+    for model, x, y in [
+        (decoder, rng.normal(size=(4, 7, 7, 3)), rng.normal(size=(4, 9, 9, 2))),
+        (encoder, rng.normal(size=(4, 9, 9, 2)), rng.normal(size=(4, 7, 7, 3))),
+    ]:
+        before = keras.ops.convert_to_numpy(conv.kernel).copy()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        model.fit(x.astype("float32"), y.astype("float32"), epochs=1, verbose=0)
+        assert not np.allclose(before, keras.ops.convert_to_numpy(conv.kernel)), model.name
 
 
 def test_training_updates_the_shared_kernel():

@@ -1,8 +1,9 @@
 """Argument checks shared by the layers."""
 
 
-def pair(name, value):
-    """An int or a pair of positive ints as a tuple of two, or a clear error."""
+def pair(name, value, minimum=1):
+    """An int or a pair of ints of at least `minimum` as a tuple of two, or a
+    clear error."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value, value)
     try:
@@ -10,7 +11,8 @@ def pair(name, value):
     except TypeError:
         value = (value,)
     if len(value) != 2 or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+        isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value
     ):
-        raise ValueError(f"`{name}` must be a positive integer or a tuple of two, got {value!r}.")
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"`{name}` must be {what} or a tuple of two, got {value!r}.")
     return value

@@ -1,9 +1,8 @@
 """Max unpooling that finds the maxima from the pooling input, as CNTK does."""
 
 import keras
-from keras import ops
 
-from cae_keras import shapes
+from cae_keras import kernels, shapes
 from cae_keras.layers._args import pair as _pair
 
 
@@ -12,12 +11,10 @@ class MaxUnpooling2D(keras.layers.Layer):
     """Max unpooling for 2D spatial data, the inverse of `MaxPooling2D`'s choice.
 
     Each value of `pooled` is written at the position where the maximum of its
-    pooling window was in `pool_input`; every other position is zero. Where the
-    maximum is tied (for example an all-zero window after a ReLU), only the
-    first maximum in row-major order receives the value, the one that
-    `tf.nn.max_pool_with_argmax` and PyTorch pick. With overlapping windows
-    (`strides` smaller than `pool_size`) the values sent to one position add
-    up, so the layer is exactly the transpose of max pooling's selection.
+    pooling window was in `pool_input`; every other position is zero. It is
+    the gradient of max pooling with respect to its input, evaluated with
+    `pooled` as the upstream gradient, just as `Conv2DTranspose` is the
+    gradient of `Conv2D`.
 
     Unlike `UpSampling2D`, which copies each value over its whole window, this
     puts the detail back where it came from, the idea of Zeiler & Fergus'
@@ -26,18 +23,34 @@ class MaxUnpooling2D(keras.layers.Layer):
     pooling input instead of storing them during pooling, so the pooling
     layer stays an ordinary `MaxPooling2D`.
 
-    The output has the shape of `pool_input`; with `padding="valid"`, rows and
-    columns that no window covers stay zero.
+    One rule on every backend and device; no value is ever lost:
+
+    - Each window sends its value to exactly one of its cells inside the
+      image: the first cell, in row-major order, holding the window's maximum.
+      Ties (an all-zero window after a ReLU, an all `-inf` window) go to the
+      first tied cell, the one `tf.nn.max_pool_with_argmax` picks.
+    - A window holding a NaN has no maximum (NaN compares false with every
+      number): its value goes to the window's first cell inside the image.
+    - Padding cells (`"same"`) never receive a value; rows and columns that no
+      window covers (`"valid"`) stay zero.
+    - With overlapping windows (`strides` smaller than `pool_size`) values
+      sent to one position add up, so the layer is exactly the transpose of
+      max pooling's selection.
 
     Gradients: the gradient with respect to `pooled` is exact (each pooled
     position receives the upstream gradient at the position it was sent to).
     `pool_input` only chooses positions and receives no gradient.
 
-    Speed: the layer is a chain of elementwise `keras.ops` that XLA fuses into
-    a single pass, as Keras' `fit` and `predict` compile it on TensorFlow by
-    default (`jit_compile="auto"`). There it costs about as much as
-    `UpSampling2D`; in a plain graph without XLA it is several times slower
-    (see `benchmarks/unpooling.py`).
+    Any image size: rows, columns and batch may be unknown (`keras.Input((None,
+    None, channels))`), so the layer fits fully convolutional models. A batch
+    mismatch between the two inputs is an error, at build time where both are
+    known and at run time otherwise.
+
+    Speed: on TensorFlow the layer runs as one XLA-fused kernel, also inside
+    the plain graphs that Keras' `fit` runs on a CPU-only machine; on JAX it is
+    the same `keras.ops` formula under `jit`; on PyTorch it uses the native
+    max-pooling kernel's indices and `scatter_add`. See
+    `benchmarks/unpooling.py` for what each costs beside `UpSampling2D`.
 
     Args:
         pool_size: int or tuple of 2 integers, the pooling window the layer
@@ -57,8 +70,9 @@ class MaxUnpooling2D(keras.layers.Layer):
     Input shape:
         `pooled`: 4D tensor `(batch_size, pooled_rows, pooled_cols, channels)`.
         `pool_input`: 4D tensor `(batch_size, rows, cols, channels)`, with the
-        same channels and static `rows` and `cols`, such that pooling it gives
-        `(pooled_rows, pooled_cols)`. Channels last.
+        same batch size and channels, such that pooling it gives
+        `(pooled_rows, pooled_cols)`. Any dimension may be unknown. Channels
+        last.
 
     Output shape:
         4D tensor with the shape of `pool_input`.
@@ -88,14 +102,18 @@ class MaxUnpooling2D(keras.layers.Layer):
         self.pool_size = _pair("pool_size", pool_size)
         self.strides = self.pool_size if strides is None else _pair("strides", strides)
         self.padding = shapes.check_padding(padding)
+        # No weights: built at construction, like Keras' own pooling layers.
+        self.built = True
 
-    def _pooled_shape(self, rows, cols):
-        return tuple(
-            shapes.pool_output_length(n, k, s, self.padding)
-            for n, k, s in zip((rows, cols), self.pool_size, self.strides)
+    def _pooled_length(self, length, axis):
+        if length is None:
+            return None
+        return shapes.pool_output_length(
+            length, self.pool_size[axis], self.strides[axis], self.padding
         )
 
     def _check_shapes(self, input_shape):
+        """The output shape, or a clear error naming both input shapes."""
         try:
             pooled_shape, input_shape_ = (tuple(s) for s in input_shape)
         except (TypeError, ValueError):
@@ -109,36 +127,36 @@ class MaxUnpooling2D(keras.layers.Layer):
                     f"`{name}` must be a 4D tensor (batch, rows, cols, channels), "
                     f"got shape {shape}."
                 )
-        rows, cols, channels = input_shape_[1:]
-        if rows is None or cols is None or channels is None:
+        both = f"shapes {pooled_shape} and {input_shape_}"
+        if None not in (pooled_shape[0], input_shape_[0]) and pooled_shape[0] != input_shape_[0]:
             raise ValueError(
-                f"`pool_input` needs static rows, cols and channels, got shape {input_shape_}."
+                f"`pooled` has batch size {pooled_shape[0]} but `pool_input` has "
+                f"{input_shape_[0]} ({both}): each pooled map must come from its own input."
             )
-        if pooled_shape[3] != channels:
+        if None not in (pooled_shape[3], input_shape_[3]) and pooled_shape[3] != input_shape_[3]:
             raise ValueError(
                 f"`pooled` has {pooled_shape[3]} channels but `pool_input` has "
-                f"{channels}: shapes {pooled_shape} and {input_shape_}."
+                f"{input_shape_[3]}: {both}."
             )
         try:
-            expected = self._pooled_shape(rows, cols)
+            expected = tuple(self._pooled_length(input_shape_[1 + i], i) for i in (0, 1))
         except ValueError as error:
             raise ValueError(
                 f"`pool_input` of shape {input_shape_} cannot be pooled with "
                 f"pool_size={self.pool_size}, strides={self.strides}, "
                 f"padding={self.padding!r}: {error}"
             ) from None
-        if tuple(pooled_shape[1:3]) != expected:
-            raise ValueError(
-                f"`pooled` has shape {pooled_shape}, but pooling `pool_input` of "
-                f"shape {input_shape_} with pool_size={self.pool_size}, "
-                f"strides={self.strides}, padding={self.padding!r} gives "
-                f"(batch, {expected[0]}, {expected[1]}, {channels})."
-            )
-        return input_shape_
-
-    def build(self, input_shape):
-        self._check_shapes(input_shape)
-        self.built = True
+        for got, want in zip(pooled_shape[1:3], expected):
+            if None not in (got, want) and got != want:
+                raise ValueError(
+                    f"`pooled` has shape {pooled_shape}, but pooling `pool_input` of "
+                    f"shape {input_shape_} with pool_size={self.pool_size}, "
+                    f"strides={self.strides}, padding={self.padding!r} gives "
+                    f"(batch, {expected[0]}, {expected[1]}, {input_shape_[3]})."
+                )
+        batch = input_shape_[0] if input_shape_[0] is not None else pooled_shape[0]
+        channels = input_shape_[3] if input_shape_[3] is not None else pooled_shape[3]
+        return (batch, *input_shape_[1:3], channels)
 
     def compute_output_shape(self, input_shape):
         return self._check_shapes(input_shape)
@@ -149,84 +167,10 @@ class MaxUnpooling2D(keras.layers.Layer):
                 f"{self.__class__.__name__} expects a list of two tensors [pooled, pool_input]."
             )
         pooled, pool_input = inputs
-        rows, cols, channels = pool_input.shape[1:]
-        out_rows, out_cols = self._pooled_shape(rows, cols)
-        (kh, kw), (sh, sw) = self.pool_size, self.strides
-        top, bottom, left, right = 0, 0, 0, 0
-        if self.padding == "same":
-            top, bottom = shapes.same_padding(rows, kh, sh)
-            left, right = shapes.same_padding(cols, kw, sw)
-        x = pool_input
-        if top or bottom or left or right:
-            # TensorFlow's SAME pooling ignores padded cells: pad with -inf.
-            x = ops.pad(
-                x,
-                [[0, 0], [top, bottom], [left, right], [0, 0]],
-                constant_values=float("-inf"),
-            )
-        out = self._unpool(pooled, x, out_rows, out_cols, channels)
-        # `out` covers the windows; the padded input may be larger (VALID with
-        # rows no window reaches) and the padding itself is cut away.
-        extra_rows = rows + top + bottom - out.shape[1]
-        extra_cols = cols + left + right - out.shape[2]
-        if extra_rows > 0 or extra_cols > 0:
-            out = ops.pad(out, [[0, 0], [0, max(extra_rows, 0)], [0, max(extra_cols, 0)], [0, 0]])
-        return out[:, top : top + rows, left : left + cols, :]
-
-    def _unpool(self, pooled, x, out_rows, out_cols, channels):
-        # Walk the kh * kw offsets of a window: offset (a, b) of window (i, j)
-        # is input cell (i * sh + a, j * sw + b), so each offset is one strided
-        # slice. Every step is elementwise, which XLA fuses into one pass.
-        (kh, kw), (sh, sw) = self.pool_size, self.strides
-        taps = {
-            (a, b): x[
-                :,
-                a : a + sh * (out_rows - 1) + 1 : sh,
-                b : b + sw * (out_cols - 1) + 1 : sw,
-                :,
-            ]
-            for a in range(kh)
-            for b in range(kw)
-        }
-        if kh * kw <= 4:
-            # Few taps: their maximum fuses with the rest of the chain.
-            window_max = ops.max(ops.stack(list(taps.values()), axis=-1), axis=-1)
-        else:
-            # Many taps: one pooling pass is cheaper than stacking them all.
-            window_max = ops.max_pool(x, (kh, kw), (sh, sw), padding="valid")
-        # Output cell (i * sh + a) is row (i + a // sh) of residue class a % sh:
-        # sum each class on a grid one block larger per overhang, then interleave.
-        over_h, over_w = (kh - 1) // sh, (kw - 1) // sw
-        blocks = {}
-        taken = None
-        zero = ops.zeros((), pooled.dtype)
-        for (a, b), tap in taps.items():
-            hit = ops.equal(tap, window_max)
-            if taken is not None:
-                hit = ops.logical_and(hit, ops.logical_not(taken))
-            taken = hit if taken is None else ops.logical_or(taken, hit)
-            part = ops.pad(
-                ops.where(hit, pooled, zero),
-                [
-                    [0, 0],
-                    [a // sh, over_h - a // sh],
-                    [b // sw, over_w - b // sw],
-                    [0, 0],
-                ],
-            )
-            key = (a % sh, b % sw)
-            blocks[key] = part if key not in blocks else blocks[key] + part
-        empty = ops.zeros_like(next(iter(blocks.values())))
-        grid = ops.stack(
-            [
-                ops.stack([blocks.get((ra, rb), empty) for rb in range(sw)], axis=3)
-                for ra in range(sh)
-            ],
-            axis=2,
-        )
-        rows, cols = (out_rows + over_h) * sh, (out_cols + over_w) * sw
-        out = ops.reshape(grid, (-1, rows, cols, channels))
-        return out[:, : min(rows, x.shape[1]), : min(cols, x.shape[2]), :]
+        # Eager calls skip Keras' symbolic shape pass: check here too (static
+        # shapes only, so it costs nothing at run time).
+        self._check_shapes([tuple(pooled.shape), tuple(pool_input.shape)])
+        return kernels.max_unpool2d(pooled, pool_input, self.pool_size, self.strides, self.padding)
 
     def get_config(self):
         config = super().get_config()

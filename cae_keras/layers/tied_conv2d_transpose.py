@@ -15,19 +15,30 @@ class TiedConv2DTranspose(keras.layers.Layer):
     convolution: this layer runs `conv_transpose` with the *same variable* as
     `source.kernel`, so the pair has one kernel, trained by the gradients from
     both sides, and only the bias (one per output channel) is its own. The
-    output has `source`'s input channels, and with the same `strides` and
-    `padding` it maps `source`'s output shape back to its input shape
-    (`Conv2D` and this layer are each other's adjoint).
+    output has `source`'s input channels, and with `source`'s `strides`,
+    `padding` and `dilation_rate` (the defaults) it is the adjoint of
+    `source`: its output is the gradient of `source` with respect to its input,
+    evaluated with this layer's input as the upstream gradient.
+
+    The tie holds across models too: the shared kernel is listed among this
+    layer's weights (and so in any model holding it), and saved by `source`
+    alone, so a model holding only the decoder still trains the kernel.
 
     The kernel is not flipped: a deep-learning `Conv2D` is a cross-correlation,
     and its transpose uses the kernel as stored (Lasagne needed
     `flip_filters=not conv.flip_filters` for the same result).
 
     Args:
-        source: a `keras.layers.Conv2D` whose kernel is shared. It must be
-            built (called) before this layer is built.
-        strides: int or tuple of 2 integers. Default `1`.
-        padding: `"valid"` or `"same"`. Default `"valid"`.
+        source: a `keras.layers.Conv2D` whose kernel is shared, with
+            `groups=1`. It must be built (called) before this layer is built.
+        strides: int, tuple of 2 integers, or `None` for `source`'s strides.
+            Default `None`.
+        padding: `"valid"`, `"same"`, or `None` for `source`'s padding.
+            Default `None`.
+        output_padding: int, tuple of 2 integers, or `None`: extra rows and
+            columns after the output, to reach an input size that a strided
+            `source` maps to the same output (as in `Conv2DTranspose`).
+            Default `None`.
         activation: activation function or its name. Default `None`.
         use_bias: whether the layer adds its own bias. Default `True`.
         bias_initializer: initializer for the bias. Default `"zeros"`.
@@ -64,8 +75,9 @@ class TiedConv2DTranspose(keras.layers.Layer):
     def __init__(
         self,
         source,
-        strides=1,
-        padding="valid",
+        strides=None,
+        padding=None,
+        output_padding=None,
         activation=None,
         use_bias=True,
         bias_initializer="zeros",
@@ -76,11 +88,19 @@ class TiedConv2DTranspose(keras.layers.Layer):
             raise ValueError(
                 f"`source` must be a keras.layers.Conv2D, got {type(source).__name__}."
             )
+        if getattr(source, "groups", 1) != 1:
+            raise ValueError(
+                f"`source` {source.name!r} has groups={source.groups}; "
+                "TiedConv2DTranspose supports only groups=1."
+            )
         # Plain attribute, not a tracked sublayer: the kernel belongs to
-        # `source`, so the model lists and saves it exactly once.
+        # `source`, which saves it; this layer only lists it (see `build`).
         object.__setattr__(self, "_source", source)
-        self.strides = pair("strides", strides)
-        self.padding = shapes.check_padding(padding)
+        self.strides = pair("strides", source.strides if strides is None else strides)
+        self.padding = shapes.check_padding(source.padding if padding is None else padding)
+        self.output_padding = (
+            None if output_padding is None else pair("output_padding", output_padding, minimum=0)
+        )
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -106,6 +126,9 @@ class TiedConv2DTranspose(keras.layers.Layer):
                 f"{self.name!r} takes {self._source.filters} channels (the filters "
                 f"of `source` {self._source.name!r}), got input shape {input_shape}."
             )
+        # Listed here too (Keras lists each variable once per model), so that a
+        # model holding this layer but not `source` still trains the kernel.
+        self._track_variable(self._source.kernel)
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias",
@@ -114,9 +137,54 @@ class TiedConv2DTranspose(keras.layers.Layer):
             )
         self.built = True
 
+    def compute_output_shape(self, input_shape):
+        if not self._source.built:
+            raise ValueError(
+                f"`source` layer {self._source.name!r} must be built (called on its "
+                f"input) before {self.name!r}, whose kernel it provides."
+            )
+        lengths = []
+        for axis in (0, 1):
+            length = input_shape[1 + axis]
+            if length is not None:
+                length = shapes.conv_transpose_output_length(
+                    length,
+                    self._source.kernel_size[axis],
+                    self.strides[axis],
+                    self.padding,
+                    None if self.output_padding is None else self.output_padding[axis],
+                    self._source.dilation_rate[axis],
+                )
+            lengths.append(length)
+        return (input_shape[0], *lengths, self.kernel.shape[2])
+
+    def _own_variables(self):
+        return [self.bias] if self.use_bias else []
+
+    def save_own_variables(self, store):
+        # The kernel is `source`'s to save: store the bias alone.
+        for i, variable in enumerate(self._own_variables()):
+            store[f"{i}"] = variable
+
+    def load_own_variables(self, store):
+        own = self._own_variables()
+        if len(store.keys()) != len(own):
+            raise ValueError(
+                f"{self.name!r} expected {len(own)} saved variables, found {len(store.keys())}."
+            )
+        for i, variable in enumerate(own):
+            variable.assign(store[f"{i}"])
+
     def call(self, inputs):
         kernel = ops.cast(self.kernel, self.compute_dtype)
-        outputs = ops.conv_transpose(inputs, kernel, strides=self.strides, padding=self.padding)
+        outputs = ops.conv_transpose(
+            inputs,
+            kernel,
+            strides=self.strides,
+            padding=self.padding,
+            output_padding=self.output_padding,
+            dilation_rate=self._source.dilation_rate,
+        )
         if self.use_bias:
             outputs = outputs + ops.cast(self.bias, self.compute_dtype)
         return self.activation(outputs)
@@ -130,6 +198,7 @@ class TiedConv2DTranspose(keras.layers.Layer):
                 "source": keras.saving.serialize_keras_object(self._source),
                 "strides": self.strides,
                 "padding": self.padding,
+                "output_padding": self.output_padding,
                 "activation": keras.activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
