@@ -7,6 +7,8 @@ The lessons in ``notebooks/`` import everything reusable from here:
 - ``cae_keras.numpy_ops``: convolution, transposed convolution, pooling and
   unpooling written out in plain NumPy loops, the "by hand" versions.
 - ``cae_keras.layers``: ``MaxUnpooling2D`` and ``TiedConv2DTranspose``.
+- ``cae_keras.kernels``: max unpooling and the vector-Jacobian product, one
+  function each, with their per-backend bodies side by side.
 - ``cae_keras.metrics``: CNTK's per-image RMSE.
 - ``cae_keras.models``: the autoencoders the lessons port.
 - ``cae_keras.training``, ``cae_keras.plots``: training and pictures.

@@ -215,3 +215,9 @@ def test_tie_survives_a_fresh_process(tmp_path):
         "model.get_layer('deconv2').kernel is model.get_layer('conv2').kernel"
     )
     assert reload_in_fresh_process(model, x, tmp_path, check).strip() == "True True"
+
+
+def test_count_params_counts_the_kernel_once():
+    model, conv, deconv = small_pair()
+    assert deconv.count_params() == 2  # its own bias
+    assert model.count_params() == 3 * 3 * 2 * 3 + 3 + 2

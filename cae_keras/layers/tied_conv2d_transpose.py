@@ -1,5 +1,7 @@
 """A transposed convolution that borrows the kernel of a Conv2D layer."""
 
+import math
+
 import keras
 from keras import ops
 
@@ -160,6 +162,11 @@ class TiedConv2DTranspose(keras.layers.Layer):
 
     def _own_variables(self):
         return [self.bias] if self.use_bias else []
+
+    def count_params(self):
+        """The parameters this layer adds: its bias. The shared kernel is
+        `source`'s, and counted there (a model counts each variable once)."""
+        return sum(math.prod(v.shape) for v in self._own_variables())
 
     def save_own_variables(self, store):
         # The kernel is `source`'s to save: store the bias alone.
