@@ -234,7 +234,7 @@ def _scatter(pooled, offset, config, geometry):
         axis=2,
     )
     rows, cols = (out_rows + over_h) * sh, (out_cols + over_w) * sw
-    out = ops.reshape(grid, (-1, rows, cols, channels))
+    out = ops.reshape(grid, (ops.shape(pooled)[0], rows, cols, channels))
     return _to_image(out, before, spans, sizes)
 
 
@@ -259,22 +259,39 @@ def _gather(upstream, offset, config, geometry):
     return grad
 
 
-def _forward(pooled, pool_input, config):
-    """The unpooled tensor and, per window, the offset that received its value."""
+# Batch and channels are alike to the formula (both independent), so it may
+# run on tensors with the two swapped. XLA vectorises along the last axis: with
+# few channels, putting the batch there makes the kernel about 1.5x faster.
+_FEW_CHANNELS = 4
+_SWAP = (3, 1, 2, 0)
+
+
+def _batch_last(x):
+    return x.shape[3] is not None and x.shape[3] <= _FEW_CHANNELS
+
+
+def _forward(pooled, pool_input, config, swap):
+    """The unpooled tensor and, per window, the offset that received its value
+    (in the layout the formula ran in: batch last if `swap`)."""
+    if swap:
+        pooled, pool_input = ops.transpose(pooled, _SWAP), ops.transpose(pool_input, _SWAP)
     offset, geometry = _choose_offsets(pool_input, config)
     # Same shape as the chosen offsets: a batch mismatch fails here, in every
     # mode, instead of broadcasting one sample over the others.
     pooled = ops.reshape(pooled, ops.shape(offset))
-    return _scatter(pooled, offset, config, geometry), offset
+    out = _scatter(pooled, offset, config, geometry)
+    return (ops.transpose(out, _SWAP) if swap else out), offset
 
 
-def _backward(upstream, offset, config):
+def _backward(upstream, offset, config, swap):
     """The gradient with respect to `pooled`, from the offsets chosen forward."""
-    (kh, kw), (sh, sw), padding = config
+    if swap:
+        upstream = ops.transpose(upstream, _SWAP)
     rows, cols = ops.shape(upstream)[1], ops.shape(upstream)[2]
     out_rows, out_cols = ops.shape(offset)[1], ops.shape(offset)[2]
     before, spans = _geometry(config, rows, cols, out_rows, out_cols)
-    return _gather(upstream, offset, config, (before, spans, (rows, cols), (out_rows, out_cols)))
+    grad = _gather(upstream, offset, config, (before, spans, (rows, cols), (out_rows, out_cols)))
+    return ops.transpose(grad, _SWAP) if swap else grad
 
 
 def _unpool_with_gradient(config, forward=_forward, backward=_backward):
@@ -282,12 +299,18 @@ def _unpool_with_gradient(config, forward=_forward, backward=_backward):
 
     @ops.custom_gradient
     def unpool(pooled, pool_input):
-        out, offset = forward(pooled, pool_input, config)
+        swap = _batch_last(pool_input)
+        out, offset = forward(pooled, pool_input, config, swap)
 
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            return backward(upstream, offset, config), ops.zeros_like(pool_input)
+            # `pool_input` only chooses positions. TensorFlow takes None for
+            # "no gradient" and skips adding a tensor of zeros; JAX needs one.
+            no_grad = (
+                None if keras.backend.backend() == "tensorflow" else ops.zeros_like(pool_input)
+            )
+            return backward(upstream, offset, config, swap), no_grad
 
         return out, grad
 
