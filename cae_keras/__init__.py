@@ -22,5 +22,10 @@ REPOSITORY = "cae-keras/cae-keras"
 REPOSITORY_URL = f"https://github.com/{REPOSITORY}"
 
 # Importing the package registers its layers, loss and metric with Keras, so a
-# saved `.keras` model loads with no `custom_objects`.
-from cae_keras import layers, metrics  # noqa: E402, F401
+# saved `.keras` model loads with no `custom_objects`. Where this import is the
+# one that loads TensorFlow (the command line), its native start-up lines are
+# kept off the terminal (see `cae_keras._quiet`).
+from cae_keras._quiet import native_stderr_silenced  # noqa: E402
+
+with native_stderr_silenced():
+    from cae_keras import layers, metrics  # noqa: E402, F401

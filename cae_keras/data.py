@@ -8,6 +8,7 @@ Keras' cache or, as a last resort, a Keras download.
 
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,12 @@ def read_mnist_file(path):
             with other keys, shapes, dtypes or value ranges.
     """
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise MnistFileError(
+                f"{str(path)!r} holds a single array, not an .npz archive of the four MNIST arrays."
+            )
+        with loaded as npz:
             missing = sorted(set(_EXPECTED) - set(npz.files))
             if missing:
                 raise MnistFileError(
@@ -89,9 +95,14 @@ def read_mnist_file(path):
                     f"{missing} (it has {sorted(npz.files)})."
                 )
             arrays = {key: npz[key] for key in _EXPECTED}
+            odd = sorted(key for key, array in arrays.items() if not isinstance(array, np.ndarray))
+            if odd:
+                raise MnistFileError(
+                    f"{str(path)!r} is not an MNIST file: its members {odd} are not .npy arrays."
+                )
     except MnistFileError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise MnistFileError(
             f"{str(path)!r} is not a readable .npz file ({error}); it may be "
             "truncated or corrupt. Copy data/mnist.npz from a fresh clone."
@@ -115,7 +126,13 @@ def _keras_download():
     # Only reached with no local copy anywhere: a student on Colab.
     import keras
 
-    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    except Exception as error:  # no network, a proxy, a broken download
+        raise MnistFileError(
+            f"no local MNIST file, and downloading it failed ({type(error).__name__}: "
+            f"{error}). Pass the path of an mnist.npz, or set CAE_KERAS_MNIST."
+        ) from error
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 

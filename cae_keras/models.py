@@ -35,7 +35,24 @@ def _unpool(kind, pool, name):
     raise ValueError(f"`unpooling` must be 'max' or 'upsample', got {kind!r}.")
 
 
-def cntk_autoencoder(cmap=1, pool=4, unpooling="max", name=None):
+def _initializers(initializers):
+    """Keyword arguments for the conv and deconv layers from a recipe's dict."""
+    initializers = dict(initializers or {})
+    unknown = set(initializers) - {"conv_kernel", "conv_bias", "deconv_kernel"}
+    if unknown:
+        raise ValueError(
+            "`initializers` takes the keys 'conv_kernel', 'conv_bias' and "
+            f"'deconv_kernel', got {sorted(unknown)}."
+        )
+    conv = {
+        "kernel_initializer": initializers.get("conv_kernel", "glorot_uniform"),
+        "bias_initializer": initializers.get("conv_bias", "zeros"),
+    }
+    deconv = {"kernel_initializer": initializers.get("deconv_kernel", "glorot_uniform")}
+    return conv, deconv
+
+
+def cntk_autoencoder(cmap=1, pool=4, unpooling="max", name=None, initializers=None):
     """CNTK's single-layer convolutional autoencoder (07_Deconvolution).
 
     conv1: Conv2D 5x5, `cmap` filters, same padding, ReLU -> pool1: MaxPooling
@@ -49,6 +66,10 @@ def cntk_autoencoder(cmap=1, pool=4, unpooling="max", name=None):
         unpooling: `"max"` (CNTK's model) or `"upsample"`, the ablation with
             `UpSampling2D` in place of the unpooling (it ignores positions).
         name: model name. Default `cntk_c{cmap}_p{pool}`.
+        initializers: optional dict with any of `"conv_kernel"`,
+            `"conv_bias"` and `"deconv_kernel"` (Keras initializers or their
+            names); the architecture stays CNTK's, a training recipe chooses
+            how it starts. Default: Keras' defaults (Glorot uniform, zeros).
 
     Returns:
         A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions.
@@ -62,16 +83,23 @@ def cntk_autoencoder(cmap=1, pool=4, unpooling="max", name=None):
     _positive_int("cmap", cmap)
     _check_pool("pool", pool, IMAGE_SHAPE[0])
     unpool = _unpool(unpooling, pool, "unpool1")
+    conv_init, deconv_init = _initializers(initializers)
     suffix = "" if unpooling == "max" else "_upsample"
     inputs = keras.Input(IMAGE_SHAPE, name="image")
-    conv1 = layers.Conv2D(cmap, 5, padding="same", activation="relu", name="conv1")(inputs)
+    conv1 = layers.Conv2D(cmap, 5, padding="same", activation="relu", name="conv1", **conv_init)(
+        inputs
+    )
     pool1 = layers.MaxPooling2D(pool, name="pool1")(conv1)
     unpool1 = unpool(pool1, conv1)
-    deconv1 = layers.Conv2DTranspose(1, 5, padding="same", use_bias=False, name="deconv1")(unpool1)
+    deconv1 = layers.Conv2DTranspose(
+        1, 5, padding="same", use_bias=False, name="deconv1", **deconv_init
+    )(unpool1)
     return keras.Model(inputs, deconv1, name=name or f"cntk_c{cmap}_p{pool}{suffix}")
 
 
-def cntk_two_layer_autoencoder(cmap1=5, cmap2=1, pool=2, unpooling="max", name=None):
+def cntk_two_layer_autoencoder(
+    cmap1=5, cmap2=1, pool=2, unpooling="max", name=None, initializers=None
+):
     """CNTK's two-layer stack: two conv/pool pairs, two unpool/deconv pairs.
 
     conv_A (5x5, `cmap1`, ReLU) -> pool_A -> conv_B (5x5, `cmap2`, ReLU) ->
@@ -85,6 +113,8 @@ def cntk_two_layer_autoencoder(cmap1=5, cmap2=1, pool=2, unpooling="max", name=N
         pool: both poolings' size and stride; `pool * pool` must divide 28.
         unpooling: `"max"` or `"upsample"` (the ablation).
         name: model name.
+        initializers: as for `cntk_autoencoder`, applied to both conv and
+            both deconv layers.
 
     Returns:
         A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions.
@@ -93,19 +123,18 @@ def cntk_two_layer_autoencoder(cmap1=5, cmap2=1, pool=2, unpooling="max", name=N
     _positive_int("cmap2", cmap2)
     _check_pool("pool", pool, IMAGE_SHAPE[0])
     _check_pool("pool", pool, IMAGE_SHAPE[0] // pool)
+    conv_init, deconv_init = _initializers(initializers)
+    conv = dict(padding="same", activation="relu", **conv_init)
+    deconv = dict(padding="same", use_bias=False, **deconv_init)
     inputs = keras.Input(IMAGE_SHAPE, name="image")
-    conv_a = layers.Conv2D(cmap1, 5, padding="same", activation="relu", name="conv_A")(inputs)
+    conv_a = layers.Conv2D(cmap1, 5, name="conv_A", **conv)(inputs)
     pool_a = layers.MaxPooling2D(pool, name="pool_A")(conv_a)
-    conv_b = layers.Conv2D(cmap2, 5, padding="same", activation="relu", name="conv_B")(pool_a)
+    conv_b = layers.Conv2D(cmap2, 5, name="conv_B", **conv)(pool_a)
     pool_b = layers.MaxPooling2D(pool, name="pool_B")(conv_b)
     unpool_b = _unpool(unpooling, pool, "unpool_B")(pool_b, conv_b)
-    deconv_b = layers.Conv2DTranspose(cmap1, 5, padding="same", use_bias=False, name="deconv_B")(
-        unpool_b
-    )
+    deconv_b = layers.Conv2DTranspose(cmap1, 5, name="deconv_B", **deconv)(unpool_b)
     unpool_a = _unpool(unpooling, pool, "unpool_A")(deconv_b, conv_a)
-    deconv_a = layers.Conv2DTranspose(1, 5, padding="same", use_bias=False, name="deconv_A")(
-        unpool_a
-    )
+    deconv_a = layers.Conv2DTranspose(1, 5, name="deconv_A", **deconv)(unpool_a)
     suffix = "" if unpooling == "max" else "_upsample"
     return keras.Model(inputs, deconv_a, name=name or f"cntk_two_layer{suffix}")
 

@@ -71,15 +71,40 @@ def lesson_setup(output_dir, seed=0):
     return output_dir
 
 
+def _replace_atomically(path, write, mode=None):
+    """Write `path` through a temporary file beside it, then `os.replace`.
+
+    `mkstemp` makes the temporary file private (0600); the result gets `mode`,
+    or the mode of the file it replaces, or the usual 0666 less the umask.
+    """
+    path = Path(path)
+    if mode is None:
+        if path.exists():
+            mode = path.stat().st_mode & 0o7777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            write(f)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_metrics(output_dir, metrics):
     """Write `metrics.json` (atomically) into a lesson's output folder."""
-    path = Path(output_dir) / "metrics.json"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
+
+    def write(f):
         json.dump(metrics, f, indent=2, sort_keys=True)
         f.write("\n")
-    os.replace(tmp, path)
-    return path
+
+    return _replace_atomically(Path(output_dir) / "metrics.json", write)
 
 
 def _clean_outputs(nb):
@@ -101,11 +126,30 @@ def _clean_outputs(nb):
 
 
 def execute_notebooks(paths, timeout=900):
-    """Re-execute lessons in place, top to bottom, each in a fresh kernel."""
+    """Re-execute lessons in place, top to bottom, each in a fresh kernel.
+
+    Every path is checked (an existing, readable notebook) before any is
+    rewritten; each keeps its file mode.
+
+    Raises:
+        ValueError: a path is missing, not a file, or not a notebook.
+    """
     import nbformat
     from nbclient import NotebookClient
 
-    for path in map(Path, paths):
+    paths = [Path(p) for p in paths]
+    problems = []
+    for path in paths:
+        if not path.is_file():
+            problems.append(f"{str(path)!r} is not a file")
+            continue
+        try:
+            nbformat.read(path, as_version=4)
+        except Exception as error:  # nbformat raises several kinds
+            problems.append(f"{str(path)!r} is not a readable notebook ({error})")
+    if problems:
+        raise ValueError("nothing was run: " + "; ".join(problems) + ".")
+    for path in paths:
         print(f"executing {path} ...", flush=True)
         nb = nbformat.read(path, as_version=4)
         client = NotebookClient(
@@ -117,10 +161,7 @@ def execute_notebooks(paths, timeout=900):
         )
         client.execute()
         _clean_outputs(nb)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ipynb.tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            nbformat.write(nb, f)
-        os.replace(tmp, path)
+        _replace_atomically(path, lambda f, nb=nb: nbformat.write(nb, f))
 
 
 def hygiene_problems(nb, name, forbidden_paths=()):

@@ -1,21 +1,26 @@
 """CNTK's 07_Deconvolution settings, trained and measured side by side.
 
 `VARIANTS` lists every setting with CNTK's published RMSE (train / test, pixels
-scaled by 1/256) where the page gives one, and the test RMSE our defaults must
-reach. `run_variant` trains one; `reproduce` trains a list and returns one
-record per variant, the rows of `python -m cae_keras reproduce`.
+scaled by 1/256) where the page gives one, and the test RMSE our recipe must
+reach at every seed. `RECIPES` holds two ways to train them: `"cntk"`, CNTK's
+own recipe translated to Keras (the reproduction), and `"ours"` (the
+improvement), both on CNTK's budget of 3 epochs. `run_variant` trains one
+variant with one recipe and seed; `summarize` folds several seeds into the
+rows of `python -m cae_keras reproduce`.
 """
 
+import math
+import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from cae_keras import models
 from cae_keras.metrics import evaluate_rmse
-from cae_keras.plots import encoding_text
 from cae_keras.training import seed_everything, train_autoencoder
 
 
@@ -79,8 +84,124 @@ VARIANTS = {
     ]
 }
 
-#: Training settings of `reproduce` (Adam; CNTK used momentum SGD).
-DEFAULTS = {"epochs": 4, "batch_size": 128, "learning_rate": 1e-2, "seed": 0}
+
+def cntk_momentum_sgd(batch_size=64, lr_per_sample=0.00015, time_constant=600):
+    """CNTK's momentum SGD of 07_Deconvolution as a Keras optimizer.
+
+    CNTK states both knobs per sample: `learning_rate_schedule(0.00015,
+    UnitType.sample)` and `momentum_as_time_constant_schedule(600)`, with
+    unit-gain momentum (its default). Translated for a minibatch of `B`:
+
+    - CNTK sums the criterion over the minibatch and steps by the per-sample
+      rate times that sum; Keras averages the loss over the batch. The same
+      step in Keras needs `lr = lr_per_sample * B`.
+    - A time constant of `T` samples means the momentum forgets by `1/e` every
+      `T` samples: per minibatch, `m = exp(-B / T)` (0.899 for B = 64).
+    - Unit-gain momentum keeps `v = m v + (1 - m) g` and steps `-lr v`; Keras'
+      SGD keeps `v = m v - lr_k g` and steps `+v`. By induction `v_keras =
+      -lr v_cntk` exactly when `lr_k = lr (1 - m)`.
+
+    So Keras' `SGD(learning_rate=lr_per_sample * B * (1 - m), momentum=m)`
+    makes the same updates as CNTK (0.00097 and 0.899 for B = 64).
+
+    Args:
+        batch_size: minibatch size. Default 64, CNTK's.
+        lr_per_sample: CNTK's per-sample learning rate. Default 0.00015.
+        time_constant: CNTK's momentum time constant in samples. Default 600.
+
+    Returns:
+        A `keras.optimizers.SGD`.
+
+    Example:
+
+    >>> sgd = cntk_momentum_sgd()
+    >>> round(float(sgd.momentum), 4), round(float(sgd.learning_rate), 6)
+    (0.8988, 0.000971)
+    """
+    momentum = math.exp(-batch_size / time_constant)
+    return keras.optimizers.SGD(
+        learning_rate=lr_per_sample * batch_size * (1.0 - momentum), momentum=momentum
+    )
+
+
+def cntk_glorot_uniform(scale=1.0):
+    """CNTK's `glorot_uniform(scale)`: Glorot's uniform range times `scale`.
+
+    Keras' `VarianceScaling` scales the variance, so the range scales by
+    `sqrt(scale)`: CNTK's `scale` is Keras' `scale ** 2`.
+    """
+    return keras.initializers.VarianceScaling(
+        scale=scale**2, mode="fan_avg", distribution="uniform"
+    )
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train a variant: budget, optimizer, initialisation.
+
+    Attributes:
+        name: `"cntk"` or `"ours"`.
+        description: one line for tables and logs.
+        epochs: passes over the 60,000 training images.
+        batch_size: images per step.
+        optimizer: function of `(batch_size, steps)` returning a Keras
+            optimizer.
+        initializers: the `initializers` dict for the model builders.
+    """
+
+    name: str
+    description: str
+    epochs: int
+    batch_size: int
+    optimizer: object
+    initializers: dict = field(default_factory=dict)
+
+
+def _ours_optimizer(batch_size, steps):
+    return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-2, steps))
+
+
+def _cntk_optimizer(batch_size, steps):
+    return cntk_momentum_sgd(batch_size)
+
+
+RECIPES = {
+    "cntk": Recipe(
+        "cntk",
+        "CNTK's recipe: momentum SGD (0.00015 per sample, time constant 600, unit gain), "
+        "batch 64, deconv init glorot_uniform(0.001)",
+        epochs=3,
+        batch_size=64,
+        optimizer=_cntk_optimizer,
+        initializers={"deconv_kernel": "cntk_glorot_0.001"},
+    ),
+    "ours": Recipe(
+        "ours",
+        "ours: Adam from 1e-2 with cosine decay, batch 128, deconv init glorot_uniform(0.001), "
+        "conv biases from 0.1",
+        epochs=3,
+        batch_size=128,
+        optimizer=_ours_optimizer,
+        initializers={"deconv_kernel": "cntk_glorot_0.001", "conv_bias": "ours_bias"},
+    ),
+}
+
+#: The default recipe and seed of `python -m cae_keras reproduce`.
+DEFAULTS = {"recipe": "ours", "seed": 0}
+
+
+def _initializers(recipe):
+    """The recipe's initializers, as fresh Keras objects (never shared)."""
+    named = {
+        # A decoder that starts near zero (CNTK's own choice) sends small
+        # gradients into the encoder at first: with Keras' default Glorot
+        # decoder, Adam's first steps pushed conv_B's one ReLU filter below
+        # zero at some seeds, and the two-layer model output zeros.
+        "cntk_glorot_0.001": lambda: cntk_glorot_uniform(0.001),
+        # A small positive bias: every ReLU filter starts switched on.
+        "ours_bias": lambda: keras.initializers.Constant(0.1),
+    }
+    return {key: named[value]() for key, value in recipe.initializers.items()}
 
 
 def check_variants(names):
@@ -97,32 +218,70 @@ def check_variants(names):
     return [VARIANTS[n] for n in names]
 
 
-def run_variant(variant, x_train, x_test, *, epochs, batch_size, learning_rate, seed, verbose=0):
-    """Build, train and measure one variant.
+def check_recipe(name):
+    """The `Recipe` named, or a clear error."""
+    if name not in RECIPES:
+        raise ValueError(f"`recipe` must be one of {sorted(RECIPES)}, got {name!r}.")
+    return RECIPES[name]
+
+
+def run_variant(
+    variant,
+    x_train,
+    x_test,
+    *,
+    recipe="ours",
+    seed=0,
+    epochs=None,
+    loss="rmse",
+    verbose=0,
+    callbacks=None,
+):
+    """Build, train and measure one variant with one recipe and seed.
+
+    Args:
+        variant: a `Variant` (or its name).
+        x_train, x_test: images scaled as CNTK does (pixels / 256).
+        recipe: `"ours"` or `"cntk"` (or a `Recipe`). Default `"ours"`.
+        seed: seeds the initial weights and the shuffling. Default 0.
+        epochs: override the recipe's epochs. Default: the recipe's (3).
+        loss: the training criterion: `"rmse"` (CNTK's) or any Keras loss.
+            The record's RMSE figures are CNTK's per-image RMSE either way.
+        verbose: Keras' progress output.
+        callbacks: extra Keras callbacks.
 
     Returns:
-        `(record, model, history)`: the record holds `variant`, `description`,
-        `code_shape`, `params`, `cntk_train_rmse`, `cntk_test_rmse`,
-        `target_test_rmse`, `train_rmse`, `test_rmse`, `seconds` (training
-        time) and `meets_target`.
+        `(record, model, history)`: the record holds `variant`, `recipe`,
+        `seed`, `epochs`, `description`, `code_shape`, `params`,
+        `cntk_train_rmse`, `cntk_test_rmse`, `target_test_rmse`, `train_rmse`,
+        `test_rmse` and `seconds` (training time).
     """
+    if isinstance(variant, str):
+        (variant,) = check_variants([variant])
+    recipe = recipe if isinstance(recipe, Recipe) else check_recipe(recipe)
+    epochs = recipe.epochs if epochs is None else epochs
     seed_everything(seed)
-    model = variant.build()
+    model = variant.build(initializers=_initializers(recipe))
+    steps = epochs * -(-len(x_train) // recipe.batch_size)
     start = time.perf_counter()
     history = train_autoencoder(
         model,
         x_train,
         epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
+        batch_size=recipe.batch_size,
+        optimizer=recipe.optimizer(recipe.batch_size, steps),
+        loss=loss,
         seed=seed,
         verbose=verbose,
+        callbacks=callbacks,
     )
     seconds = time.perf_counter() - start
     code = models.encoder_of(model).output.shape[1:]
-    test_rmse = evaluate_rmse(model, x_test)
     record = {
         "variant": variant.name,
+        "recipe": recipe.name,
+        "seed": seed,
+        "epochs": epochs,
         "description": variant.description,
         "code_shape": "x".join(str(d) for d in code),
         "params": int(model.count_params()),
@@ -130,41 +289,105 @@ def run_variant(variant, x_train, x_test, *, epochs, batch_size, learning_rate, 
         "cntk_test_rmse": variant.cntk_test,
         "target_test_rmse": variant.target_test,
         "train_rmse": evaluate_rmse(model, x_train),
-        "test_rmse": test_rmse,
+        "test_rmse": evaluate_rmse(model, x_test),
         "seconds": round(seconds, 1),
-        "meets_target": None if variant.target_test is None else test_rmse <= variant.target_test,
     }
     return record, model, history
 
 
-def format_table(records, targets=True):
-    """The records as a plain-text table, one line per variant.
+def summarize(records, targets=True):
+    """One row per variant from per-seed records of one or both recipes.
 
     Args:
         records: records from `run_variant`.
-        targets: whether to show the target test RMSE and the verdict; they
-            apply to `reproduce`'s full-size defaults only.
+        targets: whether the targets apply to this run (full-size data and the
+            default recipe's budget); otherwise `verdict` says so.
+
+    Returns:
+        A list of dicts, in the order the variants first appear, with
+        `variant`, `code_shape`, `params`, `cntk_train_rmse`,
+        `cntk_test_rmse`, per recipe `{recipe}_test` (mean), `{recipe}_min`,
+        `{recipe}_max`, `{recipe}_train` (mean) and `{recipe}_seeds`, and
+        `target_test_rmse`, `meets_target` (every seed of ours at or below
+        the target; `None` without a target) and `verdict`.
     """
-    head = (
-        f"{'variant':<22}{'code':>8}{'params':>8}{'CNTK train':>12}{'CNTK test':>11}"
-        f"{'ours train':>12}{'ours test':>11}{'seconds':>9}"
-    )
-    if targets:
-        head += f"{'target':>8}  verdict"
-    lines = [head, "-" * len(head)]
+    rows = {}
+    for r in records:
+        row = rows.setdefault(
+            r["variant"],
+            {
+                key: r[key]
+                for key in (
+                    "variant",
+                    "code_shape",
+                    "params",
+                    "cntk_train_rmse",
+                    "cntk_test_rmse",
+                    "target_test_rmse",
+                )
+            },
+        )
+        row.setdefault(f"{r['recipe']}_runs", []).append(r)
+    out = []
+    for row in rows.values():
+        for recipe in RECIPES:
+            runs = row.pop(f"{recipe}_runs", None)
+            if runs:
+                tests = [r["test_rmse"] for r in runs]
+                row[f"{recipe}_test"] = statistics.mean(tests)
+                row[f"{recipe}_min"], row[f"{recipe}_max"] = min(tests), max(tests)
+                row[f"{recipe}_train"] = statistics.mean(r["train_rmse"] for r in runs)
+                row[f"{recipe}_seeds"] = [r["seed"] for r in runs]
+        target = row["target_test_rmse"]
+        if not targets or "ours_max" not in row:
+            row["meets_target"], row["verdict"] = None, "no target for this run"
+        elif target is None:
+            row["meets_target"], row["verdict"] = None, ""
+        else:
+            row["meets_target"] = row["ours_max"] <= target
+            row["verdict"] = "meets target" if row["meets_target"] else "MISSES target"
+        out.append(row)
+    return out
+
+
+def format_table(rows, targets=True):
+    """Rows from `summarize` as a plain-text table, one line per variant.
+
+    Columns: code shape, parameters, CNTK's published RMSE (train, test), the
+    test RMSE of CNTK's recipe in Keras and of ours where trained (the mean
+    over seeds, with min-max where there are several), and the target and
+    verdict where `targets`.
+    """
+    several = any(len(row.get(f"{name}_seeds", [])) > 1 for row in rows for name in RECIPES)
+    width = 22 if several else 11
 
     def num(v):
         return "-" if v is None else f"{v:.3f}"
 
-    for r in records:
+    def cell(row, recipe):
+        if f"{recipe}_test" not in row:
+            return "-"
+        if len(row[f"{recipe}_seeds"]) == 1:
+            return num(row[f"{recipe}_test"])
+        low, high = row[f"{recipe}_min"], row[f"{recipe}_max"]
+        return f"{num(row[f'{recipe}_test'])} ({num(low)}-{num(high)})"
+
+    head = (
+        f"{'variant':<22}{'code':>8}{'params':>8}{'CNTK train':>12}{'CNTK test':>11}"
+        f"{'CNTK recipe':>{width + 1}}{'ours test':>{width + 1}}{'ours train':>12}"
+    )
+    if targets:
+        head += f"{'target':>8}  verdict"
+    lines = [head, "-" * len(head)]
+    for row in rows:
         line = (
-            f"{r['variant']:<22}{r['code_shape']:>8}{r['params']:>8}"
-            f"{num(r['cntk_train_rmse']):>12}{num(r['cntk_test_rmse']):>11}"
-            f"{num(r['train_rmse']):>12}{num(r['test_rmse']):>11}{r['seconds']:>9.1f}"
+            f"{row['variant']:<22}{row['code_shape']:>8}{row['params']:>8}"
+            f"{num(row['cntk_train_rmse']):>12}{num(row['cntk_test_rmse']):>11}"
+            f"{cell(row, 'cntk'):>{width + 1}}{cell(row, 'ours'):>{width + 1}}"
+            f"{num(row.get('ours_train')):>12}"
         )
         if targets:
-            verdict = {None: "", True: "meets target", False: "MISSES target"}[r["meets_target"]]
-            line += f"{num(r['target_test_rmse']):>8}  {verdict}"
+            line += f"{num(row['target_test_rmse']):>8}  {row['verdict']}"
         lines.append(line.rstrip())
     return "\n".join(lines)
 
@@ -178,19 +401,36 @@ def first_images(model, images, n=5):
 def write_visualiser_text(folder, codes, reconstructions, prefix=""):
     """Write CNTK's visualiser text files: `encoder_output.txt`, `decoder_output.txt`.
 
-    Each holds one block per image, headed `# test image N`, in the format of
-    `plots.encoding_text`.
+    In CNTK's own format, so the two can be compared with `diff`: what
+    `np.savetxt(path, array, fmt="%.6f")` writes for one flattened row per
+    image (values separated by spaces, one line per image).
 
     Returns:
         The two paths written.
     """
     paths = []
     for name, arrays in (("encoder_output.txt", codes), ("decoder_output.txt", reconstructions)):
-        blocks = [f"# test image {i}\n" + encoding_text(a) for i, a in enumerate(arrays)]
+        arrays = np.asarray(arrays)
         path = Path(folder) / f"{prefix}{name}"
-        path.write_text("\n\n".join(blocks) + "\n")
+        np.savetxt(path, arrays.reshape(len(arrays), -1), fmt="%.6f")
         paths.append(path)
     return paths
+
+
+def single_layer_variant(cmap, pool):
+    """The single-layer setting for `cmap` and `pool`: the page's own entry in
+    `VARIANTS` where it publishes one, else a new `Variant` without CNTK numbers.
+
+    Example:
+
+    >>> single_layer_variant(1, 4).cntk_test, single_layer_variant(3, 2).name
+    (0.223, 'cmap3_pool2')
+    """
+    return published(cmap, pool) or Variant(
+        f"cmap{cmap}_pool{pool}",
+        f"cMap={cmap}, pool {pool}x{pool}: {28 // pool}x{28 // pool}x{cmap} code",
+        partial(models.cntk_autoencoder, cmap=cmap, pool=pool),
+    )
 
 
 def published(cmap, pool):

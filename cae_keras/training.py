@@ -1,5 +1,8 @@
 """Seeded training with CNTK's criterion or any Keras loss."""
 
+import math
+import time
+
 import keras
 
 from cae_keras.metrics import PerImageRMSE, per_image_rmse
@@ -25,8 +28,9 @@ def train_autoencoder(
     seed=0,
     verbose="auto",
     callbacks=None,
+    optimizer=None,
 ):
-    """Compile `model` with Adam and train it to reconstruct `x_train`.
+    """Compile `model` with Adam (or `optimizer`) and train it to reconstruct `x_train`.
 
     Args:
         model: a Keras model from images to images of the same shape.
@@ -44,21 +48,32 @@ def train_autoencoder(
             (`seed_everything`) to repeat its initial weights.
         verbose: Keras' progress output: `"auto"`, 0, 1 or 2.
         callbacks: extra Keras callbacks.
+        optimizer: a Keras optimizer to use instead of Adam; `learning_rate`
+            and `decay` then do not apply (CNTK's recipe passes its momentum
+            SGD here).
 
     Returns:
         The `keras.callbacks.History` of the run; the model is trained in place.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
     if len(x_train) == 0:
         raise ValueError("`x_train` holds no images.")
     seed_everything(seed)
     criterion = per_image_rmse if loss == "rmse" else loss
-    if decay:
-        steps = epochs * -(-len(x_train) // batch_size)
-        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    if optimizer is None:
+        if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate)) or (
+            learning_rate <= 0
+        ):
+            raise ValueError(f"`learning_rate` must be a positive number, got {learning_rate!r}.")
+        if decay:
+            steps = epochs * -(-len(x_train) // batch_size)
+            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+        optimizer = keras.optimizers.Adam(learning_rate)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=optimizer,
         loss=criterion,
         metrics=[PerImageRMSE()] if loss != "rmse" else None,
     )
@@ -72,3 +87,29 @@ def train_autoencoder(
         verbose=verbose,
         callbacks=callbacks,
     )
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One line per epoch: loss and seconds, for terminals and logs.
+
+    Keras' own `verbose=2` line carries timings per step; this one is short
+    and steady, for `python -m cae_keras reproduce`.
+
+    Args:
+        prefix: text before each line, such as the variant's name.
+        print_fn: where lines go. Default `print` (flushed).
+    """
+
+    def __init__(self, prefix="", print_fn=None):
+        super().__init__()
+        self.prefix = prefix
+        self.print_fn = print_fn or (lambda line: print(line, flush=True))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        total = self.params.get("epochs", "?")
+        loss = (logs or {}).get("loss", float("nan"))
+        seconds = time.perf_counter() - self._start
+        self.print_fn(f"{self.prefix}epoch {epoch + 1}/{total}: loss {loss:.4f} ({seconds:.1f} s)")

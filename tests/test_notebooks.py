@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cae_keras import REPOSITORY_URL
+from cae_keras import REPOSITORY_URL, cli
 from cae_keras.notebooks import _clean_outputs, colab_url, hygiene_problems
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -36,6 +36,8 @@ RUNS = [
         "05_cntk_comparison.ipynb",
         {
             "variants": ["cmap1_pool4", "cmap1_pool4_upsample"],
+            "recipe": "cntk",
+            "loss": "mse",
             "epochs": 1,
             "limit": 500,
         },
@@ -85,11 +87,12 @@ def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
         assert (
             metrics["cmap"] == parameters["cmap"] if "cmap" in parameters else metrics["cmap"] == 1
         )
-        assert 0 < metrics["test_rmse"] < 0.5
+        assert 0 < metrics["ours_test_rmse"] < 0.5 and 0 < metrics["cntk_recipe_test_rmse"] < 0.5
         expected = "CNTK's published" if parameters.get("cmap", 1) == 1 else "publishes no RMSE"
         assert expected in text
     if name.startswith("05"):
         assert [r["variant"] for r in metrics["variants"]] == parameters["variants"]
+        assert {r["recipe"] for r in metrics["variants"]} == {parameters["recipe"]}
         assert "max unpooling vs upsampling, one layer" in text
     if name.startswith("06"):
         assert metrics["digits"] == parameters.get("digits", [1, 5, 6])
@@ -153,3 +156,45 @@ def test_hygiene_catches_problems():
     problems = hygiene_problems(nb, LESSONS[0], [os.sep + "work"])
     assert any("execution counts" in p for p in problems)
     assert any("stray metadata" in p for p in problems)
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_every_parameter_shows_in_papermill_help(name):
+    # papermill silently drops lines it cannot parse: such a knob vanishes
+    # from --help-notebook and "Passed unknown parameter" warns on every run.
+    import papermill
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names = [line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line]
+    assert names and set(names) <= set(papermill.inspect_notebook(str(NOTEBOOKS / name)))
+
+
+def test_notebooks_command_checks_every_path_before_rewriting_any(tmp_path):
+    lesson = tmp_path / "ok.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("print(1 + 1)"))
+    nbformat.write(nb, lesson)
+    before = lesson.read_bytes()
+    with pytest.raises(SystemExit, match="error: paths: nothing was run: .*missing.ipynb"):
+        cli.main(["notebooks", str(lesson), str(tmp_path / "missing.ipynb")])
+    assert lesson.read_bytes() == before
+
+
+def test_rewritten_lessons_and_metrics_keep_their_file_mode(tmp_path):
+    lesson = tmp_path / "ok.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("print(1 + 1)"))
+    nbformat.write(nb, lesson)
+    lesson.chmod(0o644)
+    cli.main(["notebooks", str(lesson)])
+    assert lesson.stat().st_mode & 0o777 == 0o644
+    assert nbformat.read(lesson, as_version=4).cells[0].outputs[0]["text"] == "2\n"
+    from cae_keras.notebooks import write_metrics
+
+    old = os.umask(0o022)
+    try:
+        path = write_metrics(tmp_path, {"a": 1})
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
