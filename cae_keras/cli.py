@@ -242,7 +242,8 @@ def main(argv=None):
     if not paths:
         raise SystemExit("error: no notebooks given and none in notebooks/")
     try:
-        execute_notebooks(paths, timeout=args.timeout)
+        with native_stderr_silenced():
+            execute_notebooks(paths, timeout=args.timeout)
     except ValueError as error:
         raise SystemExit(f"error: paths: {error}") from None
     return 0

@@ -6,6 +6,8 @@ at run time. A student on Colab without the repository still gets the data from
 Keras' cache or, as a last resort, a Keras download.
 """
 
+import math
+import numbers
 import os
 import zipfile
 import zlib
@@ -199,8 +201,19 @@ def load_mnist(path=None, *, digits=None, limit=None, scale=255.0, download=True
         isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0
     ):
         raise ValueError(f"`limit` must be a non-negative integer or None, got {limit!r}.")
-    if not (isinstance(scale, (int, float)) and scale > 0):
-        raise ValueError(f"`scale` must be a positive number, got {scale!r}.")
+    # Pixels are 0..255 divided by `scale` in float32: the largest must be a
+    # finite number, and not all zero (an infinite scale).
+    ok = not isinstance(scale, bool) and isinstance(scale, numbers.Real)
+    ok = ok and math.isfinite(scale) and scale > 0
+    if ok:
+        with np.errstate(over="ignore", under="ignore"):
+            top = np.float32(255) / np.float32(scale)
+        ok = bool(np.isfinite(top) and top > 0)
+    if not ok:
+        raise ValueError(
+            "`scale` must be a finite positive number that keeps 255 / scale a finite, "
+            f"non-zero float32 (255.0 or 256.0, say), got {scale!r}."
+        )
     found, tried = find_mnist(path)
     if found is not None:
         arrays = read_mnist_file(found)

@@ -201,15 +201,16 @@ def tied_autoencoder(tied=True, dropout=0.5):
     """The Lasagne tied-weights autoencoder, or its untied twin.
 
     conv1 (32, 5x5, tanh) -> pool1 -> conv2 (32, 5x5, tanh) -> pool2 -> flatten
-    -> dense1 256 (dropout) -> dense2 512 (dropout) -> reshape 4x4x32 -> upsample
-    2 -> deconv2 (transposed conv with conv2's kernel, tanh) -> upsample 2 ->
-    deconv1 (transposed conv with conv1's kernel), back to 28x28x1.
+    (512) -> dropout1 -> dense1 256 -> dropout2 -> dense2 512 -> reshape 4x4x32
+    -> upsample 2 -> deconv2 (transposed conv with conv2's kernel, tanh) ->
+    upsample 2 -> deconv1 (transposed conv with conv1's kernel), back to 28x28x1.
+    As in the Lasagne model, dropout acts on the input of each dense layer.
 
     Args:
         tied: whether deconv1 and deconv2 borrow the kernels of conv1 and conv2
             (`TiedConv2DTranspose`) or own their kernels (`Conv2DTranspose`,
             the untied twin with the same shapes).
-        dropout: dropout rate after each dense layer. Default 0.5.
+        dropout: dropout rate on the input of each dense layer. Default 0.5.
 
     Returns:
         A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions.
@@ -222,10 +223,10 @@ def tied_autoencoder(tied=True, dropout=0.5):
     x = layers.MaxPooling2D(2, name="pool1")(conv1(image))  # 24 -> 12
     x = layers.MaxPooling2D(2, name="pool2")(conv2(x))  # 8 -> 4
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(256, activation="tanh", name="dense1")(x)
     x = layers.Dropout(dropout, name="dropout1")(x)
-    x = layers.Dense(512, activation="tanh", name="dense2")(x)
+    x = layers.Dense(256, activation="tanh", name="dense1")(x)
     x = layers.Dropout(dropout, name="dropout2")(x)
+    x = layers.Dense(512, activation="tanh", name="dense2")(x)
     x = layers.Reshape((4, 4, 32), name="reshape")(x)
     x = layers.UpSampling2D(2, name="upsample2")(x)  # 4 -> 8
     if tied:

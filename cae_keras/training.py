@@ -4,6 +4,7 @@ import math
 import time
 
 import keras
+import numpy as np
 
 from cae_keras.metrics import PerImageRMSE, per_image_rmse
 
@@ -61,6 +62,18 @@ def train_autoencoder(
         raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
     if len(x_train) == 0:
         raise ValueError("`x_train` holds no images.")
+    out_shape = tuple(model.output.shape[1:]) if hasattr(model, "output") else None
+    if out_shape is not None and out_shape != tuple(x_train.shape[1:]):
+        raise ValueError(
+            f"`model` maps images to shape {out_shape}, but an autoencoder must give back "
+            f"the shape of `x_train`'s images {tuple(x_train.shape[1:])} (an encoder alone "
+            "cannot be trained to reconstruct)."
+        )
+    if not np.all(np.isfinite(x_train)):
+        raise ValueError(
+            "`x_train` holds NaN or infinite pixels: one of them would turn every weight "
+            "into NaN. Clean or drop those images first."
+        )
     seed_everything(seed)
     criterion = per_image_rmse if loss == "rmse" else loss
     if optimizer is None:

@@ -150,3 +150,10 @@ def test_cmap1_pool4_beats_cntk_published_test_rmse():
     model = models.cntk_autoencoder(1, 4)
     train_autoencoder(model, x_train, epochs=1, batch_size=128, verbose=0)
     assert evaluate_rmse(model, x_test) < 0.223
+
+
+def test_tied_autoencoder_drops_out_the_input_of_each_dense_layer():
+    # Lasagne: flatten -> dropout -> dense 256 -> dropout -> dense 512.
+    names = [layer.name for layer in models.tied_autoencoder().layers]
+    order = names[names.index("flatten") : names.index("reshape")]
+    assert order == ["flatten", "dropout1", "dense1", "dropout2", "dense2"]
