@@ -198,3 +198,10 @@ def test_rewritten_lessons_and_metrics_keep_their_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_nbval_markers_are_tags_not_code(name):
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    for cell in nb.cells:
+        assert "NBVAL_" not in cell.source, "use the nbval-ignore-output cell tag"
