@@ -169,8 +169,8 @@ def _choose_offsets(pool_input, config):
     """For every window, the offset `a * kw + b` of the cell that gets its value."""
     (kh, kw), (sh, sw), padding = config
     rows, cols = ops.shape(pool_input)[1], ops.shape(pool_input)[2]
-    out_rows = shapes_pool_length(rows, kh, sh, padding)
-    out_cols = shapes_pool_length(cols, kw, sw, padding)
+    out_rows = _pool_length(rows, kh, sh, padding)
+    out_cols = _pool_length(cols, kw, sw, padding)
     before, spans = _geometry(config, rows, cols, out_rows, out_cols)
     x = _to_windows(pool_input, before, spans, (rows, cols), float("-inf"))
     taps = _taps(x, config, out_rows, out_cols)
@@ -200,7 +200,7 @@ def _choose_offsets(pool_input, config):
     return offset, (before, spans, (rows, cols), (out_rows, out_cols))
 
 
-def shapes_pool_length(n, k, s, padding):
+def _pool_length(n, k, s, padding):
     """`shapes.pool_output_length` for a Python int or a scalar tensor."""
     if isinstance(n, int):
         return shapes.pool_output_length(n, k, s, padding)
