@@ -153,7 +153,8 @@ def reproduce(args):
     except (OSError, ValueError) as error:
         raise _error("--data", error) from None
     # The targets hold for the default recipe on the full data and budget only.
-    targets = "ours" in recipes and args.limit is None and args.epochs in (None, 3)
+    budget = RECIPES["ours"].epochs
+    targets = "ours" in recipes and args.limit is None and args.epochs in (None, budget)
     runs = [(v, r, s) for v in variants for r in recipes for s in seeds]
     print(
         f"Training {len(variants)} variants x {len(recipes)} recipe(s) x {len(seeds)} seed(s) "
@@ -223,7 +224,7 @@ def reproduce(args):
     print(format_table(rows, targets=targets))
     if not targets:
         print("\nNo target for this run: targets apply to the full data, the default recipe")
-        print("and its 3 epochs only.")
+        print(f"and its {budget} epochs only.")
     print(f"\nTotal {total:.1f} s. Table, figures and text written to {out}/")
     missed = [row["variant"] for row in rows if row["meets_target"] is False]
     return 1 if missed else 0

@@ -14,10 +14,11 @@ Max unpooling has one semantics on every backend (the docstring of
   in the forward pass.
 - JAX: the same formula; `jax.jit` (as Keras' `fit` uses) fuses it.
 - PyTorch: the native `max_pool2d(..., return_indices=True)` kernel finds the
-  positions and `scatter_add` sends the values, so overlapping windows add up
-  (PyTorch's own `max_unpool2d` overwrites them instead); windows whose
-  maximum is NaN or -inf are moved to their first cell afterwards, because
-  PyTorch's kernel picks the last NaN and may pick a padding cell.
+  positions; PyTorch's own `max_unpool2d` sends the values where windows do
+  not overlap, and `scatter_add` where they do, so that overlaps add up
+  (`max_unpool2d` would overwrite them). Windows whose maximum is NaN or -inf
+  are moved to their first cell afterwards, because PyTorch's kernel picks
+  the last NaN and may pick a padding cell.
 """
 
 import keras

@@ -186,9 +186,6 @@ RECIPES = {
     ),
 }
 
-#: The default recipe and seed of `python -m cae_keras reproduce`.
-DEFAULTS = {"recipe": "ours", "seed": 0}
-
 
 def _initializers(recipe):
     """The recipe's initializers, as fresh Keras objects (never shared)."""
