@@ -137,21 +137,19 @@ def execute_notebooks(paths, timeout=900):
     import nbformat
     from nbclient import NotebookClient
 
-    paths = [Path(p) for p in paths]
-    problems = []
-    for path in paths:
+    notebooks, problems = {}, []
+    for path in map(Path, paths):
         if not path.is_file():
             problems.append(f"{str(path)!r} is not a file")
             continue
         try:
-            nbformat.read(path, as_version=4)
+            notebooks[path] = nbformat.read(path, as_version=4)
         except Exception as error:  # nbformat raises several kinds
             problems.append(f"{str(path)!r} is not a readable notebook ({error})")
     if problems:
         raise ValueError("nothing was run: " + "; ".join(problems) + ".")
-    for path in paths:
+    for path, nb in notebooks.items():
         print(f"executing {path} ...", flush=True)
-        nb = nbformat.read(path, as_version=4)
         client = NotebookClient(
             nb,
             timeout=timeout,

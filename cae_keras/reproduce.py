@@ -21,7 +21,7 @@ import numpy as np
 
 from cae_keras import models
 from cae_keras.metrics import evaluate_rmse
-from cae_keras.training import seed_everything, train_autoencoder
+from cae_keras.training import seed_everything, total_steps, train_autoencoder
 
 
 @dataclass(frozen=True)
@@ -259,7 +259,7 @@ def run_variant(
     epochs = recipe.epochs if epochs is None else epochs
     seed_everything(seed)
     model = variant.build(initializers=_initializers(recipe))
-    steps = epochs * -(-len(x_train) // recipe.batch_size)
+    steps = total_steps(len(x_train), recipe.batch_size, epochs)
     start = time.perf_counter()
     history = train_autoencoder(
         model,

@@ -16,6 +16,12 @@ def seed_everything(seed):
     keras.utils.set_random_seed(seed)
 
 
+def total_steps(n_images, batch_size, epochs):
+    """Optimizer steps of a run: `epochs` times the batches per epoch (the last
+    one partial). Schedules that decay over the run need it."""
+    return epochs * -(-n_images // batch_size)
+
+
 def train_autoencoder(
     model,
     x_train,
@@ -82,7 +88,7 @@ def train_autoencoder(
         ):
             raise ValueError(f"`learning_rate` must be a positive number, got {learning_rate!r}.")
         if decay:
-            steps = epochs * -(-len(x_train) // batch_size)
+            steps = total_steps(len(x_train), batch_size, epochs)
             learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
         optimizer = keras.optimizers.Adam(learning_rate)
     model.compile(
