@@ -23,9 +23,15 @@ REPOSITORY_URL = f"https://github.com/{REPOSITORY}"
 
 # Importing the package registers its layers, loss and metric with Keras, so a
 # saved `.keras` model loads with no `custom_objects`. Where this import is the
-# one that loads TensorFlow (the command line), its native start-up lines are
-# kept off the terminal (see `cae_keras._quiet`).
+# one that loads the backend (a lesson's setup cell, the command line), the
+# backend's native start-up lines are kept off the screen (see
+# `cae_keras._quiet`): the import itself, and the first tensor, which makes
+# TensorFlow look for a GPU ("failed call to cuInit" on a machine without one).
 from cae_keras._quiet import native_stderr_silenced  # noqa: E402
 
 with native_stderr_silenced():
+    import keras  # noqa: E402
+
     from cae_keras import layers, metrics  # noqa: E402, F401
+
+    keras.ops.convert_to_numpy(keras.ops.zeros(()))

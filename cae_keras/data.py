@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cae_keras import checks
+
 #: Environment variable naming an MNIST ``.npz`` to use instead of the default.
 ENV_VAR = "CAE_KERAS_MNIST"
 
@@ -138,28 +140,6 @@ def _keras_download():
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
-def _check_digits(digits):
-    if digits is None:
-        return None
-    if isinstance(digits, (int, np.integer)):
-        digits = [digits]
-    try:
-        digits = list(digits)
-    except TypeError:
-        raise ValueError(f"`digits` must be a list of integers in 0..9, got {digits!r}.") from None
-    bad = [
-        d
-        for d in digits
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 0 <= d <= 9
-    ]
-    if bad or not digits:
-        raise ValueError(
-            "`digits` must be a non-empty list of integers in 0..9, got "
-            f"{digits!r}" + (f" (not allowed: {bad!r})." if bad else ".")
-        )
-    return sorted({int(d) for d in digits})
-
-
 def _select(images, labels, digits, limit, scale):
     if digits is not None:
         keep = np.isin(labels, digits)
@@ -180,8 +160,9 @@ def load_mnist(path=None, *, digits=None, limit=None, scale=255.0, download=True
             with Keras.
         digits: keep only these digits (integers in 0..9). Default ``None``
             keeps all ten.
-        limit: keep at most this many images per split: the first ones, in
-            the file's order, after filtering by ``digits``. Default ``None``.
+        limit: keep at most this many images per split (a positive integer):
+            the first ones, in the file's order, after filtering by
+            ``digits``. Default ``None`` keeps them all.
         scale: pixels are divided by this. Default ``255.0`` gives values in
             [0, 1]; CNTK's example divides by ``256.0``.
         download: whether the last resort, a Keras download, is allowed.
@@ -196,11 +177,8 @@ def load_mnist(path=None, *, digits=None, limit=None, scale=255.0, download=True
     >>> x_train.shape, x_train.dtype.name, sorted(set(y_train.tolist()))
     ((100, 28, 28, 1), 'float32', [1, 5, 6])
     """
-    digits = _check_digits(digits)
-    if limit is not None and (
-        isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0
-    ):
-        raise ValueError(f"`limit` must be a non-negative integer or None, got {limit!r}.")
+    digits = None if digits is None else checks.digits(digits)
+    limit = checks.optional_limit("limit", limit)
     # Pixels are 0..255 divided by `scale` in float32: the largest must be a
     # finite number, and not all zero (an infinite scale).
     ok = not isinstance(scale, bool) and isinstance(scale, numbers.Real)
@@ -228,3 +206,74 @@ def load_mnist(path=None, *, digits=None, limit=None, scale=255.0, download=True
     train = _select(arrays["x_train"], arrays["y_train"], digits, limit, scale)
     test = _select(arrays["x_test"], arrays["y_test"], digits, limit, scale)
     return train, test
+
+
+def split_validation(x, y, size=0.1, seed=0):
+    """Carve a validation set out of training images, so the test set is
+    used once, at the end, and never watched while training.
+
+    Args:
+        x, y: training images and labels, the same length.
+        size: the validation set's share of `x` (a number in (0, 1)) or its
+            number of images (an integer). Default 0.1.
+        seed: which images go to validation (a random, seeded choice, so
+            every digit is represented). Default 0.
+
+    Returns:
+        ``(x_train, y_train), (x_val, y_val)``: the two parts, each in the
+        original order, with no image in both.
+
+    Example:
+
+    >>> x, y = np.zeros((50, 28, 28, 1), "float32"), np.arange(50) % 10
+    >>> (x_train, _), (x_val, _) = split_validation(x, y, size=0.2)
+    >>> len(x_train), len(x_val)
+    (40, 10)
+    """
+    if len(x) != len(y):
+        raise ValueError(f"`x` and `y` must be the same length, got {len(x)} and {len(y)}.")
+    n = len(x)
+    if isinstance(size, float) and 0.0 < size < 1.0:
+        n_val = int(round(n * size))
+    elif isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size >= 1:
+        n_val = int(size)
+    else:
+        raise ValueError(
+            f"`size` must be a share in (0, 1) such as 0.1, or a number of images, got {size!r}."
+        )
+    if not 1 <= n_val < n:
+        raise ValueError(
+            f"`size`={size!r} leaves {n_val} validation and {n - n_val} training images "
+            f"out of {n}: both parts need at least one."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}.")
+    chosen = np.zeros(n, bool)
+    chosen[np.random.default_rng(seed).choice(n, n_val, replace=False)] = True
+    return (x[~chosen], y[~chosen]), (x[chosen], y[chosen])
+
+
+def add_noise(images, sigma=0.5, seed=0):
+    """Gaussian noise of standard deviation `sigma` on every pixel, clipped
+    back to 0-1: the corrupted input of a denoising autoencoder.
+
+    Args:
+        images: images with pixels in 0-1, such as `load_mnist`'s.
+        sigma: the noise's standard deviation, in pixel units. Default 0.5.
+        seed: seeds the noise, so the same call gives the same noisy images.
+
+    Returns:
+        A float32 array of the shape of `images`.
+
+    Example:
+
+    >>> noisy = add_noise(np.zeros((2, 28, 28, 1), "float32"), sigma=0.5)
+    >>> noisy.shape, float(noisy.min()) >= 0.0, float(noisy.max()) <= 1.0
+    ((2, 28, 28, 1), True, True)
+    """
+    sigma = checks.positive_number("sigma", sigma)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}.")
+    images = np.asarray(images, np.float32)
+    noise = np.random.default_rng(seed).normal(0.0, sigma, images.shape).astype(np.float32)
+    return np.clip(images + noise, 0.0, 1.0)

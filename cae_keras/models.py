@@ -8,18 +8,15 @@ finds the encoder the way the original did: by name.
 import keras
 from keras import layers
 
-from cae_keras.layers import MaxUnpooling2D, TiedConv2DTranspose
+from cae_keras import checks
+from cae_keras.layers import MaxUnpooling2D, TiedConv2DTranspose, VariationalSampling
 
 IMAGE_SHAPE = (28, 28, 1)
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-
-
-def _check_pool(name, pool, size):
-    _positive_int(name, pool)
+def check_pool(name, pool, size=28):
+    """A pooling window that tiles a `size` x `size` image exactly, or a clear error."""
+    checks.positive_int(name, pool)
     if pool < 2 or size % pool:
         raise ValueError(
             f"`{name}` must be at least 2 and divide the {size}x{size} input "
@@ -80,8 +77,8 @@ def cntk_autoencoder(cmap=1, pool=4, unpooling="max", name=None, initializers=No
     >>> model.count_params(), model.get_layer("pool1").output.shape
     (51, (None, 7, 7, 1))
     """
-    _positive_int("cmap", cmap)
-    _check_pool("pool", pool, IMAGE_SHAPE[0])
+    checks.positive_int("cmap", cmap)
+    check_pool("pool", pool, IMAGE_SHAPE[0])
     unpool = _unpool(unpooling, pool, "unpool1")
     conv_init, deconv_init = _initializers(initializers)
     suffix = "" if unpooling == "max" else "_upsample"
@@ -119,10 +116,10 @@ def cntk_two_layer_autoencoder(
     Returns:
         A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions.
     """
-    _positive_int("cmap1", cmap1)
-    _positive_int("cmap2", cmap2)
-    _check_pool("pool", pool, IMAGE_SHAPE[0])
-    _check_pool("pool", pool, IMAGE_SHAPE[0] // pool)
+    checks.positive_int("cmap1", cmap1)
+    checks.positive_int("cmap2", cmap2)
+    check_pool("pool", pool, IMAGE_SHAPE[0])
+    check_pool("pool", pool, IMAGE_SHAPE[0] // pool)
     conv_init, deconv_init = _initializers(initializers)
     conv = dict(padding="same", activation="relu", **conv_init)
     deconv = dict(padding="same", use_bias=False, **deconv_init)
@@ -160,6 +157,77 @@ def encoder_of(model, code_layer=None):
     )
 
 
+def denoising_autoencoder(filters=(16, 32), unpooling="max"):
+    """A small two-stage convolutional autoencoder for denoising (lesson 08).
+
+    conv1 (`filters[0]`, 3x3, same, ReLU) -> pool1 2x2 -> conv2 (`filters[1]`,
+    3x3, same, ReLU) -> pool2 2x2, a 7x7 x `filters[1]` code -> unpool2 ->
+    deconv2 (`filters[0]`, 3x3, same, ReLU) -> unpool1 -> deconv1 (1, 3x3,
+    same, sigmoid), back to 28x28x1 pixels in 0-1.
+
+    Args:
+        filters: filters of conv1 and conv2. Default `(16, 32)`.
+        unpooling: `"max"`, `MaxUnpooling2D` with the positions from conv2
+            and conv1, or `"upsample"`, `UpSampling2D`, which needs none.
+
+    Returns:
+        A `keras.Model` from 28x28x1 images to 28x28x1 images.
+
+    Example:
+
+    >>> denoising_autoencoder().get_layer("pool2").output.shape
+    (None, 7, 7, 32)
+    """
+    if isinstance(filters, int) or len(filters) != 2:
+        raise ValueError(f"`filters` must be a pair of positive integers, got {filters!r}.")
+    f1, f2 = (checks.positive_int("filters", f) for f in filters)
+    unpool1, unpool2 = _unpool(unpooling, 2, "unpool1"), _unpool(unpooling, 2, "unpool2")
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    conv1 = layers.Conv2D(f1, 3, padding="same", activation="relu", name="conv1")(image)
+    pool1 = layers.MaxPooling2D(2, name="pool1")(conv1)
+    conv2 = layers.Conv2D(f2, 3, padding="same", activation="relu", name="conv2")(pool1)
+    pool2 = layers.MaxPooling2D(2, name="pool2")(conv2)
+    x = unpool2(pool2, conv2)
+    x = layers.Conv2DTranspose(f1, 3, padding="same", activation="relu", name="deconv2")(x)
+    x = unpool1(x, conv1)
+    x = layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid", name="deconv1")(x)
+    return keras.Model(image, x, name=f"denoising_{unpooling}")
+
+
+def with_positions_from(model):
+    """A trained max-unpooling `denoising_autoencoder` rewired to take its
+    unpooling positions from a second image: values from the first input,
+    positions from the second.
+
+    Feeding `[noisy, clean]` asks what the denoiser would do if its positions
+    were not noisy: the same layers and weights (shared, not copied), only
+    `conv1` and `conv2` run a second time on the clean image to choose where
+    each unpooled value goes.
+
+    Args:
+        model: a model from `denoising_autoencoder(unpooling="max")`.
+
+    Returns:
+        A `keras.Model` from `[values_image, positions_image]` to 28x28x1.
+    """
+    names = {layer.name for layer in model.layers}
+    if not {"conv1", "pool1", "conv2", "pool2", "unpool2", "unpool1"} <= names or not isinstance(
+        model.get_layer("unpool1"), MaxUnpooling2D
+    ):
+        raise ValueError(
+            f"`model` must come from denoising_autoencoder(unpooling='max'), got {model.name!r}."
+        )
+    layer = model.get_layer
+    values = keras.Input(IMAGE_SHAPE, name="values_image")
+    positions = keras.Input(IMAGE_SHAPE, name="positions_image")
+    conv1_v, conv1_p = layer("conv1")(values), layer("conv1")(positions)
+    conv2_v = layer("conv2")(layer("pool1")(conv1_v))
+    conv2_p = layer("conv2")(layer("pool1")(conv1_p))
+    x = layer("unpool2")([layer("pool2")(conv2_v), conv2_p])
+    x = layer("unpool1")([layer("deconv2")(x), conv1_p])
+    return keras.Model([values, positions], layer("deconv1")(x), name=f"{model.name}_positions")
+
+
 def latent_autoencoder(latent_dim=2):
     """The 2-D latent convolutional autoencoder: encoder, decoder, autoencoder.
 
@@ -178,7 +246,7 @@ def latent_autoencoder(latent_dim=2):
     >>> encoder.output.shape, decoder.output.shape
     ((None, 1, 1, 2), (None, 28, 28, 1))
     """
-    _positive_int("latent_dim", latent_dim)
+    checks.positive_int("latent_dim", latent_dim)
     image = keras.Input(IMAGE_SHAPE, name="image")
     x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(image)
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
@@ -195,6 +263,98 @@ def latent_autoencoder(latent_dim=2):
 
     autoencoder = keras.Model(image, decoder(encoder(image)), name="latent_autoencoder")
     return encoder, decoder, autoencoder
+
+
+def _vae_decoder(latent_dim, name):
+    """The decoder of lesson 09: lesson 06's shapes, a Dense first layer, a sigmoid."""
+    code_in = keras.Input((1, 1, latent_dim), name="code")
+    # A 7x7 VALID transposed convolution of a 1x1 code is a Dense layer to 7x7x64
+    # with one bias per channel; as a Dense layer it has one bias per pixel, so
+    # moving every code by the same amount costs the reconstruction nothing,
+    # and the KL term can centre the codes on the prior.
+    y = layers.Flatten(name="flatten")(code_in)
+    y = layers.Dense(7 * 7 * 64, activation="relu", name="deconv1")(y)
+    y = layers.Reshape((7, 7, 64), name="reshape")(y)
+    y = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="deconv2")(
+        y
+    )
+    y = layers.Conv2DTranspose(
+        1, 7, strides=2, padding="same", activation="sigmoid", name="deconv3"
+    )(y)
+    return keras.Model(code_in, y, name=name)
+
+
+def _vae_encoder_trunk(image):
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(image)
+    return layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
+
+
+def variational_autoencoder(latent_dim=2, beta=1.0, seed=None):
+    """Lesson 06's autoencoder made variational: encoder, decoder, VAE.
+
+    The encoder's two convolutions are lesson 06's; its last layer is split
+    in two heads, `z_mean` and `z_log_var` (Conv2D(latent_dim, 7, valid)
+    each). `VariationalSampling` draws the code and adds `beta` times the KL
+    term. The decoder has lesson 06's shapes (1x1 -> 7x7x64 -> 14x14x32 ->
+    28x28x1) with two changes: its first layer is a Dense layer to 7x7x64, the
+    same map as lesson 06's 7x7 transposed convolution of a 1x1 code but with
+    a bias per pixel, so the KL term can move the codes to the prior's centre
+    at no cost to the reconstruction; and a sigmoid on its last layer, since
+    the reconstruction term is a Bernoulli likelihood
+    (`metrics.summed_binary_crossentropy`).
+
+    Args:
+        latent_dim: numbers in the code. Default 2.
+        beta: weight of the KL term. Default 1.0.
+        seed: seed of the sampling noise. Default `None`.
+
+    Returns:
+        `(encoder, decoder, vae)`: the encoder maps images to `[z_mean,
+        z_log_var]`, each `(1, 1, latent_dim)`; the decoder maps a code to
+        28x28x1 pixels in 0-1; the VAE maps images to reconstructions.
+
+    Example:
+
+    >>> encoder, decoder, vae = variational_autoencoder()
+    >>> [tuple(t.shape) for t in encoder.outputs], tuple(vae.output.shape)
+    ([(None, 1, 1, 2), (None, 1, 1, 2)], (None, 28, 28, 1))
+    """
+    checks.positive_int("latent_dim", latent_dim)
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    x = _vae_encoder_trunk(image)
+    z_mean = layers.Conv2D(latent_dim, 7, padding="valid", name="z_mean")(x)
+    z_log_var = layers.Conv2D(latent_dim, 7, padding="valid", name="z_log_var")(x)
+    encoder = keras.Model(image, [z_mean, z_log_var], name="vae_encoder")
+    decoder = _vae_decoder(latent_dim, "vae_decoder")
+    mean, log_var = encoder(image)
+    code = VariationalSampling(beta=beta, seed=seed, name="sampling")([mean, log_var])
+    vae = keras.Model(image, decoder(code), name="variational_autoencoder")
+    return encoder, decoder, vae
+
+
+def variational_twin(latent_dim=2):
+    """The VAE without what makes it variational: its autoencoder twin.
+
+    The same encoder trunk with the `z_mean` head alone, the same decoder, no
+    sampling and no KL term. Trained with the same reconstruction loss, it
+    shows what the sampling and the KL term change, and nothing else.
+
+    Returns:
+        `(encoder, decoder, autoencoder)`, shaped as `variational_autoencoder`'s
+        (the encoder outputs the code alone).
+
+    Example:
+
+    >>> encoder, decoder, autoencoder = variational_twin()
+    >>> tuple(encoder.output.shape), autoencoder.count_params()
+    ((None, 1, 1, 2), 54531)
+    """
+    checks.positive_int("latent_dim", latent_dim)
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    code = layers.Conv2D(latent_dim, 7, padding="valid", name="z_mean")(_vae_encoder_trunk(image))
+    encoder = keras.Model(image, code, name="twin_encoder")
+    decoder = _vae_decoder(latent_dim, "twin_decoder")
+    return encoder, decoder, keras.Model(image, decoder(code), name="variational_twin")
 
 
 def tied_autoencoder(tied=True, dropout=0.5):
@@ -215,8 +375,7 @@ def tied_autoencoder(tied=True, dropout=0.5):
     Returns:
         A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions.
     """
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
+    dropout = checks.rate("dropout", dropout)
     image = keras.Input(IMAGE_SHAPE, name="image")
     conv1 = layers.Conv2D(32, 5, activation="tanh", name="conv1")
     conv2 = layers.Conv2D(32, 5, activation="tanh", name="conv2")

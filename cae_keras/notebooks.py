@@ -98,7 +98,11 @@ def _replace_atomically(path, write, mode=None):
 
 
 def write_metrics(output_dir, metrics):
-    """Write `metrics.json` (atomically) into a lesson's output folder."""
+    """Write `metrics.json` (atomically) into a lesson's output folder, with
+    the Keras backend that produced the numbers."""
+    import keras
+
+    metrics = {"backend": keras.backend.backend(), **metrics}
 
     def write(f):
         json.dump(metrics, f, indent=2, sort_keys=True)

@@ -18,7 +18,8 @@ def image_rows(
     Args:
         rows: list of rows of images (`(h, w)` or `(h, w, 1)`); `None` leaves
             a cell empty.
-        titles: optional titles for the columns of the first row.
+        titles: optional titles for the columns of the first row, or a list
+            with one such list (or `None`) per row.
         row_labels: optional label for each row, written on its left.
         cmap: colour map. Default `"gray"`.
         suptitle: the figure's title.
@@ -29,6 +30,8 @@ def image_rows(
     """
     if value_range is None or isinstance(value_range[0], (int, float)):
         value_range = [value_range] * len(rows)
+    if titles is None or not isinstance(titles[0], (list, tuple)):
+        titles = [titles] + [None] * (len(rows) - 1)
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     fig, axes = plt.subplots(
         n_rows, n_cols, figsize=(size * n_cols, size * n_rows + 0.4), squeeze=False
@@ -44,8 +47,8 @@ def image_rows(
                 continue
             vmin, vmax = value_range[r] or (None, None)
             ax.imshow(_square(image), cmap=cmap, interpolation="nearest", vmin=vmin, vmax=vmax)
-            if r == 0 and titles is not None:
-                ax.set_title(titles[c], fontsize=9)
+            if titles[r] is not None:
+                ax.set_title(titles[r][c], fontsize=9)
         if row_labels is not None:
             axes[r, 0].set_ylabel(row_labels[r], fontsize=9)
     if suptitle:
@@ -54,15 +57,32 @@ def image_rows(
     return fig
 
 
-def matrix_figure(matrices, titles, suptitle=None, fmt="{:g}", cmap="viridis"):
-    """Small matrices drawn as coloured cells with their numbers written in."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(2.6 * len(matrices), 2.8))
+def matrix_figure(matrices, titles, suptitle=None, fmt="{:g}", cmap="viridis", cell=0.34):
+    """Small matrices drawn as coloured cells with their numbers written in.
+
+    Args:
+        cell: inches per matrix cell; the numbers are sized to fit it, so
+            they stay readable however many cells there are.
+    """
+    side = max(max(np.shape(m)) for m in matrices) * cell
+    fig, axes = plt.subplots(1, len(matrices), figsize=(side * len(matrices) + 0.4, side + 0.9))
     axes = np.atleast_1d(axes)
+    fontsize = max(7, int(cell * 30))
     for ax, matrix, title in zip(axes, matrices, titles):
         matrix = np.asarray(matrix)
-        ax.imshow(matrix, cmap=cmap)
+        image = ax.imshow(matrix, cmap=cmap)
         for (i, j), value in np.ndenumerate(matrix):
-            ax.text(j, i, fmt.format(value), ha="center", va="center", color="w", fontsize=9)
+            # Dark text on the light cells, light text on the dark ones.
+            light = image.norm(value) > 0.6
+            ax.text(
+                j,
+                i,
+                fmt.format(value),
+                ha="center",
+                va="center",
+                color="k" if light else "w",
+                fontsize=fontsize,
+            )
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -79,17 +99,18 @@ def cntk_figure(images, codes, reconstructions, n=5):
     14x14x1); with more channels the first channel is shown and said so.
     """
     codes = np.asarray(codes)
-    code_label = "encoding" if codes.shape[-1] == 1 else "encoding (channel 0)"
+    h, w, c = codes.shape[1:4]
+    # Short labels: they run up the side of a 1.6-inch row.
+    code_label = f"code {h}x{w}x{c}" + ("" if c == 1 else "\n(channel 0)")
     rows = [
         list(images[:n]),
         [code[..., 0] for code in codes[:n]],
         list(reconstructions[:n]),
     ]
-    h, w = codes.shape[1:3]
     return image_rows(
         rows,
         titles=[f"test image {i}" for i in range(n)],
-        row_labels=["original", f"{code_label}\n{h}x{w}", "decoding"],
+        row_labels=["original", code_label, "decoding"],
         suptitle="Original, code and reconstruction",
         value_range=[(0, 1), None, (0, 1)],
     )
@@ -110,19 +131,81 @@ def comparison_figure(images, reconstructions, n=6):
     )
 
 
-def loss_curves(histories, key="loss", ylabel="training RMSE (CNTK's criterion)"):
-    """Loss per epoch for several runs: a dict from name to `History.history`."""
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for name, history in histories.items():
-        values = history[key]
-        ax.plot(range(1, len(values) + 1), values, marker="o", label=name)
+def _curve_points(curve):
+    """(train x, train y, validation x, validation y) of a `LossCurve` or of a
+    per-epoch `History.history` dict."""
+    if isinstance(curve, dict):
+        train = list(curve.get("loss", []))
+        val = list(curve.get("val_loss", []))
+        return (
+            list(range(1, len(train) + 1)),
+            train,
+            list(range(1, len(val) + 1)),
+            val,
+        )
+    return curve.epochs, curve.losses, curve.val_epochs, curve.val_losses
+
+
+def loss_curves(curves, ylabel="training RMSE (CNTK's criterion)", title=None):
+    """Training (and validation) loss of several runs against epochs.
+
+    Args:
+        curves: dict from a run's name to its `training.LossCurve` (several
+            points per epoch) or its `History.history` (one per epoch).
+        ylabel: what the loss is.
+        title: the axes' title. Default: "Training curves", or "Training
+            and validation loss" when a run has validation points.
+
+    Each run has one colour: a solid line for training, dashed with circles
+    for validation. Epoch ticks are whole numbers; the legend sits outside
+    the axes, clear of the curves.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(7.6, 3.6))
+    right = 1
+    for name, curve in curves.items():
+        tx, ty, vx, vy = _curve_points(curve)
+        many = len(tx) > len(vx) + 1  # several points per epoch: no markers needed
+        label = f"{name}, training" if vy else name
+        (line,) = ax.plot(tx, ty, marker=None if many else "o", ms=4, label=label)
+        if vy:
+            ax.plot(
+                vx,
+                vy,
+                ls="--",
+                marker="o",
+                ms=6,
+                markerfacecolor="white",  # open circles: told apart from the training line
+                color=line.get_color(),
+                label=f"{name}, validation",
+            )
+        right = max([right, *tx, *vx])
+    ax.set_xlim(0, right * 1.04)  # room for the markers at the last epoch
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
-    ax.set_title("Training curves")
+    if title is None:
+        validated = any(_curve_points(c)[3] for c in curves.values())
+        title = "Training and validation loss" if validated else "Training curves"
+    ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     return fig
+
+
+def at_true_size(image, size):
+    """`image` centred on a `size` x `size` canvas of NaN (drawn blank), so a
+    pooled image appears at its real size beside the full-size ones."""
+    image = _square(image).astype(np.float32)
+    h, w = image.shape
+    if h > size or w > size:
+        raise ValueError(f"`image` of {h}x{w} does not fit a {size}x{size} canvas.")
+    canvas = np.full((size, size), np.nan, np.float32)
+    top, left = (size - h) // 2, (size - w) // 2
+    canvas[top : top + h, left : left + w] = image
+    return canvas
 
 
 def encoding_text(array, decimals=3):
@@ -185,14 +268,33 @@ def latent_scatter(codes, labels, point=None, ax=None):
     return fig
 
 
-def latent_manifold(decoder, low, high, n=12):
-    """Decoded images on an n x n grid spanning the box `low`..`high` (2-D)."""
+def _decode(decoder, codes):
+    # A direct call, not `predict`: a few small batches in a row would each
+    # trace a new TensorFlow function and print a retracing warning.
+    import keras
+
+    return keras.ops.convert_to_numpy(decoder(codes, training=False))
+
+
+def latent_manifold(decoder, low, high, n=12, ax=None, title=None):
+    """Decoded images on an n x n grid spanning the box `low`..`high` (2-D).
+
+    Args:
+        decoder: a model from `(1, 1, 2)` codes to images.
+        low, high: the box's corners, `(z0, z1)` each.
+        n: images per side. Default 12.
+        ax: axes to draw on. Default: a new figure.
+        title: the axes' title.
+    """
     xs = np.linspace(low[0], high[0], n)
     ys = np.linspace(high[1], low[1], n)  # top row = largest z[1]
     grid = np.array([[x, y] for y in ys for x in xs], np.float32).reshape(-1, 1, 1, 2)
-    images = decoder.predict(grid, verbose=0)[..., 0]
+    images = _decode(decoder, grid)[..., 0]
     canvas = images.reshape(n, n, 28, 28).transpose(0, 2, 1, 3).reshape(n * 28, n * 28)
-    fig, ax = plt.subplots(figsize=(6, 6))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 6))
+    else:
+        fig = ax.figure
     ax.imshow(
         canvas,
         cmap="gray",
@@ -203,7 +305,7 @@ def latent_manifold(decoder, low, high, n=12):
     )
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
-    ax.set_title("Latent manifold: decoded images over the codes' region")
+    ax.set_title(title or "Latent manifold: decoded images over the codes' region")
     fig.tight_layout()
     return fig
 
@@ -215,10 +317,64 @@ def decoded_point(codes, labels, decoder, point):
         1, 2, figsize=(9, 4.2), gridspec_kw={"width_ratios": [1.4, 1]}
     )
     latent_scatter(codes, labels, point=point, ax=ax_scatter)
-    image = decoder.predict(point.reshape(1, 1, 1, -1), verbose=0)[0, :, :, 0]
-    ax_image.imshow(image, cmap="gray")
+    image = _decode(decoder, point.reshape(1, 1, 1, -1))[0, :, :, 0]
+    ax_image.imshow(image, cmap="gray", vmin=0, vmax=1)  # the same 0-1 scale as the data
     ax_image.set_xticks([])
     ax_image.set_yticks([])
     ax_image.set_title(f"decoded from ({point[0]:.2f}, {point[1]:.2f})")
+    fig.tight_layout()
+    return fig
+
+
+def score_histograms(scores, is_anomaly, threshold, names=("normal", "anomaly"), xlabel=None):
+    """Histograms of a score for normal images and anomalies, with the threshold.
+
+    Args:
+        scores: `(n,)` scores (reconstruction errors).
+        is_anomaly: `(n,)` booleans.
+        threshold: drawn as a vertical line; images to its right are flagged.
+        names: labels of the two groups.
+        xlabel: what the score is. Default "reconstruction error (MSE)".
+    """
+    scores, is_anomaly = np.asarray(scores), np.asarray(is_anomaly, bool)
+    fig, ax = plt.subplots(figsize=(7.6, 3.6))
+    # The axis stops at the 99.5th percentile: a few extreme errors would
+    # squeeze everything else into the first bins.
+    bins = np.linspace(scores.min(), np.quantile(scores, 0.995), 60)
+    for group, label in ((~is_anomaly, names[0]), (is_anomaly, names[1])):
+        # Densities, not counts: the groups differ tenfold in size.
+        ax.hist(
+            scores[group],
+            bins=bins,
+            density=True,
+            alpha=0.55,
+            label=f"{label} ({group.sum()} images)",
+        )
+    ax.axvline(threshold, color="black", ls="--", label="threshold")
+    ax.set_xlabel(
+        (xlabel or "reconstruction error (MSE)") + "; the top 0.5% lie off the right edge"
+    )
+    ax.set_ylabel("density")
+    ax.set_title("Reconstruction error by group")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    fig.tight_layout()
+    return fig
+
+
+def roc_figure(fpr, tpr, auc, point=None):
+    """The ROC curve with its AUC, the diagonal of a coin toss, and optionally
+    the operating point `(false alarm rate, detection rate)` of a threshold."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    ax.plot(fpr, tpr, label=f"autoencoder (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", label="coin toss (AUC 0.5)")
+    if point is not None:
+        ax.plot([point[0]], [point[1]], "o", color="black", label="the threshold")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_aspect("equal")
+    ax.set_xlabel("false positive rate (normal images flagged)")
+    ax.set_ylabel("true positive rate (anomalies flagged)")
+    ax.set_title("ROC curve")
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig

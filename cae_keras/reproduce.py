@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from cae_keras import models
+from cae_keras import checks, models
 from cae_keras.metrics import evaluate_rmse
 from cae_keras.training import seed_everything, total_steps, train_autoencoder
 
@@ -423,6 +423,8 @@ def single_layer_variant(cmap, pool):
     >>> single_layer_variant(1, 4).cntk_test, single_layer_variant(3, 2).name
     (0.223, 'cmap3_pool2')
     """
+    checks.positive_int("cmap", cmap)
+    models.check_pool("pool", pool)
     return published(cmap, pool) or Variant(
         f"cmap{cmap}_pool{pool}",
         f"cMap={cmap}, pool {pool}x{pool}: {28 // pool}x{28 // pool}x{cmap} code",

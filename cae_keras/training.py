@@ -1,11 +1,11 @@
 """Seeded training with CNTK's criterion or any Keras loss."""
 
-import math
 import time
 
 import keras
 import numpy as np
 
+from cae_keras import checks
 from cae_keras.metrics import PerImageRMSE, per_image_rmse
 
 
@@ -14,6 +14,22 @@ def seed_everything(seed):
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}.")
     keras.utils.set_random_seed(seed)
+
+
+def check_loss(loss):
+    """`loss` if it is `"rmse"` (CNTK's criterion) or a loss Keras knows."""
+    if loss == "rmse" or callable(loss):
+        return loss
+    try:
+        known = keras.losses.get(loss) is not None
+    except (ValueError, TypeError):
+        known = False
+    if not known:
+        raise ValueError(
+            f"`loss` must be 'rmse' (CNTK's criterion) or a Keras loss such as 'mse' or "
+            f"'binary_crossentropy', got {loss!r}."
+        )
+    return loss
 
 
 def total_steps(n_images, batch_size, epochs):
@@ -36,13 +52,19 @@ def train_autoencoder(
     verbose="auto",
     callbacks=None,
     optimizer=None,
+    targets=None,
+    val_targets=None,
 ):
-    """Compile `model` with Adam (or `optimizer`) and train it to reconstruct `x_train`.
+    """Compile `model` with Adam (or `optimizer`) and train it to reconstruct `x_train`
+    (or to map `x_train` to `targets`, as a denoiser maps noisy to clean images).
 
     Args:
         model: a Keras model from images to images of the same shape.
         x_train: training images, `(n, 28, 28, 1)`.
-        x_val: optional validation images, evaluated after every epoch.
+        x_val: optional validation images, evaluated after every epoch. Carve
+            them from the training images (`data.split_validation`), never
+            pass the test set: a test set watched every epoch is no longer
+            a test.
         epochs: passes over `x_train`. Default 5.
         batch_size: images per step. Default 64.
         learning_rate: Adam's initial step size. Default 3e-3.
@@ -58,14 +80,18 @@ def train_autoencoder(
         optimizer: a Keras optimizer to use instead of Adam; `learning_rate`
             and `decay` then do not apply (CNTK's recipe passes its momentum
             SGD here).
+        targets: what the model should output for `x_train`, the same shape.
+            Default `None`: `x_train` itself.
+        val_targets: the same for `x_val`. Default `None`: `x_val` itself.
 
     Returns:
         The `keras.callbacks.History` of the run; the model is trained in place.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+    epochs = checks.positive_int("epochs", epochs)
+    batch_size = checks.positive_int("batch_size", batch_size)
+    if optimizer is None:
+        learning_rate = checks.positive_number("learning_rate", learning_rate)
+    check_loss(loss)
     if len(x_train) == 0:
         raise ValueError("`x_train` holds no images.")
     out_shape = tuple(model.output.shape[1:]) if hasattr(model, "output") else None
@@ -75,18 +101,29 @@ def train_autoencoder(
             f"the shape of `x_train`'s images {tuple(x_train.shape[1:])} (an encoder alone "
             "cannot be trained to reconstruct)."
         )
-    if not np.all(np.isfinite(x_train)):
-        raise ValueError(
-            "`x_train` holds NaN or infinite pixels: one of them would turn every weight "
-            "into NaN. Clean or drop those images first."
-        )
+    targets = x_train if targets is None else targets
+    if x_val is None and val_targets is not None:
+        raise ValueError("`val_targets` needs `x_val`, the images they belong to.")
+    val_targets = x_val if val_targets is None else val_targets
+    if len(targets) != len(x_train) or (x_val is not None and len(val_targets) != len(x_val)):
+        raise ValueError("`targets` and `val_targets` need one image per input image.")
+    named = {"x_train": x_train, "x_val": x_val, "targets": targets, "val_targets": val_targets}
+    for name, images in named.items():
+        if images is None:
+            continue
+        if tuple(images.shape[1:]) != tuple(x_train.shape[1:]) or len(images) == 0:
+            raise ValueError(
+                f"`{name}` must hold images of shape {tuple(x_train.shape[1:])}, got an "
+                f"array of shape {tuple(images.shape)}."
+            )
+        if not np.all(np.isfinite(images)):
+            raise ValueError(
+                f"`{name}` holds NaN or infinite pixels: one of them would turn every "
+                "weight (or the validation loss) into NaN. Clean or drop those images first."
+            )
     seed_everything(seed)
     criterion = per_image_rmse if loss == "rmse" else loss
     if optimizer is None:
-        if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate)) or (
-            learning_rate <= 0
-        ):
-            raise ValueError(f"`learning_rate` must be a positive number, got {learning_rate!r}.")
         if decay:
             steps = total_steps(len(x_train), batch_size, epochs)
             learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
@@ -98,8 +135,8 @@ def train_autoencoder(
     )
     return model.fit(
         x_train,
-        x_train,
-        validation_data=None if x_val is None else (x_val, x_val),
+        targets,
+        validation_data=None if x_val is None else (x_val, val_targets),
         epochs=epochs,
         batch_size=batch_size,
         shuffle=True,
@@ -129,6 +166,62 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         total = self.params.get("epochs", "?")
-        loss = (logs or {}).get("loss", float("nan"))
+        logs = logs or {}
         seconds = time.perf_counter() - self._start
-        self.print_fn(f"{self.prefix}epoch {epoch + 1}/{total}: loss {loss:.4f} ({seconds:.1f} s)")
+        line = f"{self.prefix}epoch {epoch + 1}/{total}: loss {logs.get('loss', float('nan')):.4f}"
+        if "val_loss" in logs:
+            line += f", validation loss {logs['val_loss']:.4f}"
+        self.print_fn(f"{line} ({seconds:.1f} s)")
+
+
+class LossCurve(keras.callbacks.Callback):
+    """Record a training curve with several points per epoch.
+
+    One point per epoch makes a one-epoch run a single dot. This callback
+    records the mean training loss over each tenth (`points_per_epoch`) of an
+    epoch, at its end, in epochs (0.1, 0.2, ..., 1.0, 1.1, ...), and the
+    validation loss at the end of every epoch when there is one.
+
+    Keras' running loss after `k` batches is the mean over the epoch's first
+    `k` batches; the mean over batches `j+1..k` is recovered from two of them,
+    `(k m_k - j m_j) / (k - j)`, without touching the training step.
+
+    Args:
+        points_per_epoch: training points per epoch. Default 10.
+
+    Attributes:
+        epochs, losses: the training curve (x in epochs, mean loss).
+        val_epochs, val_losses: the validation loss at the end of each epoch.
+
+    Example:
+
+    >>> curve = LossCurve()
+    >>> # train_autoencoder(model, x, x_val, callbacks=[curve]); plots.loss_curves({"run": curve})
+    """
+
+    def __init__(self, points_per_epoch=10):
+        super().__init__()
+        self.points_per_epoch = checks.positive_int("points_per_epoch", points_per_epoch)
+        self.epochs, self.losses = [], []
+        self.val_epochs, self.val_losses = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        steps = self.params.get("steps") or 1
+        self._epoch, self._steps = epoch, steps
+        count = min(self.points_per_epoch, steps)
+        self._marks = {round(steps * (i + 1) / count) for i in range(count)}
+        self._done, self._total = 0, 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        k = batch + 1
+        if k not in self._marks or not logs or "loss" not in logs:
+            return
+        total = float(logs["loss"]) * k
+        self.epochs.append(self._epoch + k / self._steps)
+        self.losses.append((total - self._total) / (k - self._done))
+        self._done, self._total = k, total
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs and "val_loss" in logs:
+            self.val_epochs.append(epoch + 1)
+            self.val_losses.append(float(logs["val_loss"]))

@@ -3,7 +3,7 @@
 TensorFlow's C++ log lines reach the kernel's stderr in Jupyter and papermill
 but not under pytest, and they differ from machine to machine: stderr is never
 compared. Everything else (text/plain, text/html, stdout) is compared exactly;
-cells whose output varies from run to run are marked `# NBVAL_IGNORE_OUTPUT`.
+cells whose output varies from run to run carry the cell tag `nbval-ignore-output`.
 """
 
 

@@ -14,7 +14,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = ["tests/test_max_unpooling.py", "tests/test_tied.py", "tests/test_models.py"]
+FILES = [
+    "tests/test_max_unpooling.py",
+    "tests/test_tied.py",
+    "tests/test_models.py",
+    "tests/test_vae.py",
+]
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])

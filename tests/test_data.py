@@ -73,10 +73,8 @@ def test_digits_limit_and_scale(monkeypatch):
     np.testing.assert_array_equal(y_all[:500], y_train)
 
 
-def test_limit_zero_and_single_digit(monkeypatch):
+def test_single_digit(monkeypatch):
     monkeypatch.delenv(data.ENV_VAR, raising=False)
-    (x_train, _), (x_test, y_test) = data.load_mnist(digits=3, limit=0)
-    assert x_train.shape == (0, 28, 28, 1)
     (_, _), (_, y_test) = data.load_mnist(digits=3)
     assert set(y_test.tolist()) == {3}
 
@@ -189,7 +187,7 @@ def test_bad_digits(digits):
         data.load_mnist(digits=digits)
 
 
-@pytest.mark.parametrize("limit", [-1, 2.5, "10", True])
+@pytest.mark.parametrize("limit", [0, -1, 2.5, "10", True])
 def test_bad_limit(limit):
     with pytest.raises(ValueError, match="`limit`"):
         data.load_mnist(limit=limit)
@@ -203,3 +201,27 @@ def test_bad_scale(scale):
 
 def test_npz_is_a_zip():
     assert zipfile.is_zipfile(data.REPO_FILE)
+
+
+def test_split_validation_is_a_seeded_partition():
+    x = np.arange(100, dtype="float32").reshape(100, 1, 1, 1)
+    y = np.arange(100) % 10
+    (x_train, y_train), (x_val, y_val) = data.split_validation(x, y, size=0.2, seed=3)
+    assert len(x_val) == 20 and len(x_train) == 80
+    together = np.sort(np.concatenate([x_train, x_val]).ravel())
+    np.testing.assert_array_equal(together, x.ravel())  # every image once, none in both
+    np.testing.assert_array_equal(y_val, x_val.ravel().astype(int) % 10)  # labels follow images
+    assert np.all(np.diff(x_train.ravel()) > 0)  # original order kept
+    (_, _), (again, _) = data.split_validation(x, y, size=0.2, seed=3)
+    np.testing.assert_array_equal(again, x_val)
+    (_, _), (other, _) = data.split_validation(x, y, size=0.2, seed=4)
+    assert not np.array_equal(other, x_val)
+    (_, _), (fixed, _) = data.split_validation(x, y, size=7)
+    assert len(fixed) == 7
+
+
+@pytest.mark.parametrize("size", [0.0, 1.0, 0, 100, -3, "0.1", True, 0.001])
+def test_split_validation_refuses_sizes_that_empty_a_part(size):
+    x, y = np.zeros((100, 1, 1, 1)), np.zeros(100)
+    with pytest.raises(ValueError, match="`size`"):
+        data.split_validation(x, y, size=size)

@@ -6,10 +6,20 @@ import keras
 import numpy as np
 import pytest
 
-from cae_keras import data, kernels, layers, metrics, models, shapes
-from cae_keras.layers import max_unpooling2d, tied_conv2d_transpose
+from cae_keras import anomaly, data, kernels, layers, metrics, models, shapes
+from cae_keras.layers import max_unpooling2d, tied_conv2d_transpose, variational_sampling
 
-MODULES = [data, shapes, kernels, metrics, models, max_unpooling2d, tied_conv2d_transpose]
+MODULES = [
+    data,
+    shapes,
+    kernels,
+    metrics,
+    models,
+    anomaly,
+    max_unpooling2d,
+    tied_conv2d_transpose,
+    variational_sampling,
+]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

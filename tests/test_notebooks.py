@@ -4,6 +4,7 @@ python3, outputs in order from one run, no errors, no machine paths."""
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import nbformat
 import pytest
 
 from cae_keras import REPOSITORY_URL, cli
-from cae_keras.notebooks import _clean_outputs, colab_url, hygiene_problems
+from cae_keras.notebooks import _TF_LOG_LINE, _clean_outputs, colab_url, hygiene_problems
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LESSONS = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -54,18 +55,27 @@ RUNS = [
         ["latent_scatter.png"],
     ),
     ("07_tied_weights.ipynb", {"epochs": 1, "limit": 500}, ["tied_vs_untied.png"]),
+    (
+        "08_denoising_anomaly.ipynb",
+        {"epochs": 1, "anomaly_epochs": 1, "limit": 600, "held_out": 1},
+        ["denoising.png", "score_histograms.png", "roc_curve.png", "extremes.png"],
+    ),
+    (
+        "09_variational_autoencoder.ipynb",
+        {"epochs": 1, "limit": 600, "beta": 2.0},
+        ["latent_scatter.png", "latent_manifold.png", "prior_samples.png"],
+    ),
 ]
 
 
 def test_every_lesson_is_run_by_a_test():
     assert LESSONS == sorted({name for name, _, _ in RUNS})
-    assert len(LESSONS) == 7
+    assert len(LESSONS) == 9
 
 
-@pytest.mark.parametrize(
-    "name,parameters,files", RUNS, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(RUNS)]
-)
-def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
+def run_lesson(tmp_path, name, parameters):
+    """Run a lesson through papermill into `tmp_path`; return the executed
+    notebook and its `output_dir`."""
     import papermill
 
     out_dir = tmp_path / "out"
@@ -78,10 +88,32 @@ def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
         execution_timeout=CELL_TIMEOUT,
         progress_bar=False,
     )
+    return nbformat.read(tmp_path / name, as_version=4), out_dir
+
+
+def native_log_lines(nb):
+    """TensorFlow's native start-up lines that reached a cell's output live."""
+    return [
+        line
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if output.get("name") == "stderr"
+        for line in output["text"].splitlines()
+        if _TF_LOG_LINE.match(line)
+    ]
+
+
+@pytest.mark.parametrize(
+    "name,parameters,files", RUNS, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(RUNS)]
+)
+def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
+    executed, out_dir = run_lesson(tmp_path, name, parameters)
     for file in files:
         assert (out_dir / file).stat().st_size > 200, file
     metrics = json.loads((out_dir / "metrics.json").read_text())
-    executed = nbformat.read(tmp_path / name, as_version=4)
+    assert metrics["backend"] == "tensorflow"
+    # What a student sees live: no "failed call to cuInit", no oneDNN notes.
+    assert native_log_lines(executed) == []
     text = json.dumps([c.get("outputs", []) for c in executed.cells])
     if name.startswith("04"):
         assert (
@@ -101,6 +133,84 @@ def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
             assert "drawn for latent_dim = 2 only" in text
     if name.startswith("07"):
         assert metrics["untied"]["params"] - metrics["tied"]["params"] == 26400
+    if name.startswith("08"):
+        assert metrics["held_out"] == 1
+        assert 8.5 < metrics["psnr_noisy"] < 10.5  # sigma 0.5, clipped: about 9.4 dB
+        assert 0.0 <= metrics["auc"] <= 1.0
+        assert abs(metrics["auc"] - metrics["keras_auc"]) < 0.01  # NumPy ROC vs Keras
+    if name.startswith("09"):
+        assert metrics["beta"] == 2.0 and metrics["vae_kl"] >= 0.0
+        assert len(metrics["vae_code_std"]) == 2
+
+
+# One run per lesson under JAX, small settings: every lesson runs on every backend.
+JAX_RUNS = [
+    ("01_conv2d.ipynb", {}),
+    ("02_conv2d_transpose.ipynb", {}),
+    ("03_max_unpooling.ipynb", {"n_digits": 2}),
+    ("04_cntk_autoencoder.ipynb", {"epochs": 1, "limit": 300}),
+    ("05_cntk_comparison.ipynb", {"variants": ["cmap1_pool4", "two_layer"], "limit": 300}),
+    ("06_latent_space.ipynb", {"digits": 7, "epochs": 1, "limit": 300}),
+    ("07_tied_weights.ipynb", {"epochs": 1, "limit": 300}),
+    ("08_denoising_anomaly.ipynb", {"epochs": 1, "anomaly_epochs": 1, "limit": 300}),
+    ("09_variational_autoencoder.ipynb", {"epochs": 1, "limit": 300}),
+]
+
+
+def test_every_lesson_runs_under_jax_in_the_tests():
+    assert sorted(name for name, _ in JAX_RUNS) == LESSONS
+
+
+@pytest.mark.parametrize("name,parameters", JAX_RUNS, ids=[n for n, _ in JAX_RUNS])
+def test_lesson_runs_under_jax(tmp_path, monkeypatch, name, parameters):
+    pytest.importorskip("jax", reason="JAX is not installed")
+    monkeypatch.setenv("KERAS_BACKEND", "jax")  # the kernel inherits it
+    executed, out_dir = run_lesson(tmp_path, name, parameters)
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["backend"] == "jax"
+    text = json.dumps([c.get("outputs", []) for c in executed.cells])
+    if name.startswith("03"):
+        assert "Skipped: tf.nn.max_pool_with_argmax is TensorFlow's; this is jax." in text
+        assert metrics["switches_equal_recomputed"] is None
+        assert metrics["gradient_equals_unpooling"] is True
+    if name.startswith("02"):
+        assert metrics["gradient_equals_transpose"] is True
+    if name.startswith("06"):
+        assert metrics["digits"] == [7]
+
+
+# A bad parameter stops the lesson in its checks cell, before any data or
+# training, with an error that names it.
+BAD_PARAMETERS = [
+    ("01_conv2d.ipynb", {"digit_index": 60000}, "`digit_index` must be an integer in 0..59999"),
+    ("04_cntk_autoencoder.ipynb", {"limit": 0}, "`limit` must be a positive integer or None"),
+    ("04_cntk_autoencoder.ipynb", {"pool": 3}, "`pool` must be at least 2 and divide"),
+    ("05_cntk_comparison.ipynb", {"variants": ["cmap9"]}, "unknown: \\['cmap9'\\]"),
+    ("05_cntk_comparison.ipynb", {"loss": "msee"}, "`loss` must be 'rmse'"),
+    ("06_latent_space.ipynb", {"latent_dim": 1}, "`latent_dim` must be an integer of at least 2"),
+    ("06_latent_space.ipynb", {"digits": "[0, 1, 7]"}, "pass lists as YAML"),
+    ("06_latent_space.ipynb", {"point": [1.0, 2.0, 3.0]}, "`point` must be None or a list of 2"),
+    ("07_tied_weights.ipynb", {"dropout": 1.0}, "`dropout` must be a number in \\[0, 1\\)"),
+    ("07_tied_weights.ipynb", {"batch_size": 0}, "`batch_size` must be a positive integer"),
+    ("08_denoising_anomaly.ipynb", {"held_out": 10}, "`held_out` must be one digit"),
+    ("08_denoising_anomaly.ipynb", {"sigma": -0.5}, "`sigma` must be a finite positive number"),
+    ("09_variational_autoencoder.ipynb", {"beta": -1.0}, "`beta` must be a finite number >= 0"),
+]
+
+
+@pytest.mark.parametrize(
+    "name,parameters,message",
+    BAD_PARAMETERS,
+    ids=[f"{n[:2]}-{next(iter(p))}" for n, p, _ in BAD_PARAMETERS],
+)
+def test_bad_parameters_stop_the_lesson_in_its_checks_cell(tmp_path, name, parameters, message):
+    from papermill.exceptions import PapermillExecutionError
+
+    with pytest.raises(PapermillExecutionError) as error:
+        run_lesson(tmp_path, name, parameters)
+    assert error.value.ename == "ValueError"
+    assert re.search(message, error.value.evalue), error.value.evalue
+    assert "Parameters are checked first" in error.value.source  # before any training
 
 
 def machine_paths():

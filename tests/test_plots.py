@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from cae_keras import models, plots  # noqa: E402
+from cae_keras.training import LossCurve  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -22,10 +23,10 @@ def test_cntk_figure_has_three_rows_of_five():
     images, recon = rng.random((8, 28, 28, 1)), rng.random((5, 28, 28, 1))
     fig = plots.cntk_figure(images, rng.random((5, 7, 7, 1)), recon)
     assert len(fig.axes) == 15
-    assert fig.axes[0].get_ylabel() == "original" and "7x7" in fig.axes[5].get_ylabel()
+    assert fig.axes[0].get_ylabel() == "original" and fig.axes[5].get_ylabel() == "code 7x7x1"
     assert fig.axes[0].images[0].get_clim() == (0, 1)
-    many = plots.cntk_figure(images, rng.random((5, 7, 7, 3)), recon)
-    assert "channel 0" in many.axes[5].get_ylabel()
+    many = plots.cntk_figure(images, rng.random((5, 14, 14, 3)), recon)
+    assert many.axes[5].get_ylabel() == "code 14x14x3\n(channel 0)"
 
 
 def test_comparison_uses_as_many_columns_as_reconstructions():
@@ -62,8 +63,46 @@ def test_manifold_and_decoded_point():
         rng.normal(size=(30, 2)), np.repeat([1, 5, 6], 10), decoder, (0.5, 0.5)
     )
     assert "decoded from (0.50, 0.50)" in fig.axes[1].get_title()
+    assert fig.axes[1].images[0].get_clim() == (0, 1)  # same scale as every other image
 
 
 def test_loss_curves_one_line_per_run():
     fig = plots.loss_curves({"a": {"loss": [3, 2, 1]}, "b": {"loss": [2, 1]}})
     assert len(fig.axes[0].lines) == 2 and fig.axes[0].get_xlabel() == "epoch"
+
+
+def test_loss_curves_of_one_epoch_have_many_points_whole_ticks_and_a_clear_legend():
+    curve = LossCurve()
+    curve.epochs, curve.losses = [i / 10 for i in range(1, 11)], list(np.linspace(1, 0.5, 10))
+    curve.val_epochs, curve.val_losses = [1], [0.55]
+    fig = plots.loss_curves({"tied": curve, "untied": {"loss": [0.6], "val_loss": [0.7]}})
+    ax = fig.axes[0]
+    train, val, untied_train, untied_val = ax.lines
+    assert len(train.get_xdata()) == 10 and list(val.get_xdata()) == [1]
+    assert train.get_color() == val.get_color() and val.get_linestyle() == "--"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "tied, training",
+        "tied, validation",
+        "untied, training",
+        "untied, validation",
+    ]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks == [0, 1]  # whole epochs only
+    # The legend is outside the axes: no curve is hidden under it.
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.x0 >= ax.get_window_extent().x1
+
+
+def test_matrix_numbers_grow_with_the_cells():
+    fig = plots.matrix_figure([np.ones((14, 14))], ["m"])
+    assert fig.get_size_inches()[0] > 4.5
+    assert fig.axes[0].texts[0].get_fontsize() >= 10
+
+
+def test_at_true_size_centres_the_image_on_a_blank_canvas():
+    canvas = plots.at_true_size(np.ones((14, 14, 1)), 28)
+    assert canvas.shape == (28, 28) and np.isnan(canvas).sum() == 28 * 28 - 14 * 14
+    assert np.all(canvas[7:21, 7:21] == 1)
+    with pytest.raises(ValueError, match="`image`"):
+        plots.at_true_size(np.ones((30, 30)), 28)

@@ -1,10 +1,11 @@
 """`train_autoencoder` and `load_mnist` refuse nonsense before any training."""
 
+import keras
 import numpy as np
 import pytest
 
-from cae_keras import data, models
-from cae_keras.training import train_autoencoder
+from cae_keras import checks, data, models
+from cae_keras.training import LossCurve, train_autoencoder
 
 IMAGES = np.random.default_rng(0).random((8, 28, 28, 1)).astype("float32")
 
@@ -16,6 +17,7 @@ IMAGES = np.random.default_rng(0).random((8, 28, 28, 1)).astype("float32")
         ({"learning_rate": float("nan")}, "learning_rate"),
         ({"batch_size": 0}, "batch_size"),
         ({"epochs": 0}, "epochs"),
+        ({"loss": "msee"}, "loss"),
     ],
 )
 def test_bad_settings_name_the_argument(kwargs, name):
@@ -45,3 +47,111 @@ def test_load_mnist_refuses_scales_that_break_the_pixels(scale):
 def test_load_mnist_takes_a_numpy_scale():
     (x, _), _ = data.load_mnist(limit=10, scale=np.float32(255))
     assert x.max() == 1.0
+
+
+def test_validation_images_of_another_shape_are_refused():
+    with pytest.raises(ValueError, match="`x_val` must hold images of shape \\(28, 28, 1\\)"):
+        train_autoencoder(models.cntk_autoencoder(), IMAGES, IMAGES[:, :14])
+
+
+def _frozen_model():
+    # Learning rate zero: the weights never move, so each batch's loss is known
+    # in advance from NumPy, and the curve can be checked against it.
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, use_bias=False)])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    return model
+
+
+@pytest.mark.parametrize("batches,points,marks", [(10, 5, [2, 4, 6, 8, 10]), (7, 3, [2, 5, 7])])
+def test_loss_curve_records_window_means_several_times_an_epoch(batches, points, marks):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batches * 8, 4)).astype("float32")
+    x_val = rng.normal(size=(16, 4)).astype("float32")
+    model = _frozen_model()
+    kernel = keras.ops.convert_to_numpy(model.layers[0].kernel)
+    per_batch = ((x @ kernel - x) ** 2).mean(axis=1).reshape(batches, 8).mean(axis=1)
+    curve = LossCurve(points_per_epoch=points)
+    model.fit(
+        x,
+        x,
+        batch_size=8,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[curve],
+        validation_data=(x_val, x_val),
+    )
+    starts = [0, *marks[:-1]]
+    windows = [per_batch[a:b].mean() for a, b in zip(starts, marks)]
+    np.testing.assert_allclose(curve.losses, windows * 2, rtol=1e-5)
+    expected_x = [m / batches for m in marks] + [1 + m / batches for m in marks]
+    np.testing.assert_allclose(curve.epochs, expected_x)
+    assert curve.val_epochs == [1, 2]
+    val = ((x_val @ kernel - x_val) ** 2).mean()
+    np.testing.assert_allclose(curve.val_losses, [val, val], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "check,args,message",
+    [
+        (checks.positive_int, ("epochs", 0), "`epochs` must be a positive integer, got 0"),
+        (checks.positive_int, ("epochs", 2.0), "`epochs`"),
+        (
+            checks.positive_int,
+            ("latent_dim", 1, 2),
+            "`latent_dim` must be an integer of at least 2",
+        ),
+        (checks.optional_limit, ("limit", 0), "`limit` must be a positive integer or None"),
+        (checks.positive_number, ("learning_rate", float("inf")), "`learning_rate`"),
+        (checks.rate, ("dropout", 1.0), "`dropout` must be a number in \\[0, 1\\)"),
+        (checks.digits, (7.5,), "`digits` must be a list"),
+        (checks.digits, ("[0, 1, 7]",), '-y "digits: \\[1, 5, 6\\]"'),
+        (checks.digits, ([3, 3], "digits", 2), "at least 2 different"),
+        (checks.digit, ("anomaly", 10), "`anomaly` must be one digit"),
+        (checks.index, ("digit_index", 60000, 60000), "0..59999 \\(there are 60000 images\\)"),
+        (checks.choice, ("recipe", "adam", {"ours", "cntk"}), "`recipe` must be one of"),
+        (checks.point, ("point", [1.0, 2.0, 3.0], 2), "`point` must be None or a list of 2"),
+        (checks.point, ("point", "[1, 2]", 2), "-y"),
+        (checks.point, ("point", [1.0, float("nan")], 2), "finite"),
+    ],
+)
+def test_checks_name_the_argument_and_what_was_expected(check, args, message):
+    with pytest.raises(ValueError, match=message):
+        check(*args)
+
+
+def test_checks_return_normalised_values():
+    assert checks.digits(7) == [7] and checks.digits((6, 1, 5, 1)) == [1, 5, 6]
+    assert checks.digits(np.array([2, 0])) == [0, 2]
+    assert checks.optional_limit("limit", None) is None
+    np.testing.assert_array_equal(checks.point("point", (1, 2), 2), [1.0, 2.0])
+    assert checks.point("point", None, 2) is None
+
+
+def test_targets_replace_the_inputs_as_what_the_model_should_give_back():
+    # A frozen model (learning rate 0): the reported losses are its error
+    # against the targets, computed here in NumPy.
+    keras.utils.set_random_seed(0)
+    model = models.cntk_autoencoder()
+    clean = IMAGES
+    noisy = np.clip(IMAGES + 0.3, 0, 1)
+    history = train_autoencoder(
+        model,
+        noisy,
+        noisy[:4],
+        epochs=1,
+        batch_size=8,
+        loss="mse",
+        optimizer=keras.optimizers.SGD(0.0),
+        targets=clean,
+        val_targets=clean[:4],
+    )
+    out = keras.ops.convert_to_numpy(model(noisy, training=False))
+    assert history.history["loss"][0] == pytest.approx(float(((out - clean) ** 2).mean()), rel=1e-4)
+    expected_val = float(((out[:4] - clean[:4]) ** 2).mean())
+    assert history.history["val_loss"][0] == pytest.approx(expected_val, rel=1e-4)
+    with pytest.raises(ValueError, match="`targets` and `val_targets` need one image"):
+        train_autoencoder(model, noisy, targets=clean[:3])
+    with pytest.raises(ValueError, match="`val_targets` needs `x_val`"):
+        train_autoencoder(model, noisy, val_targets=clean)

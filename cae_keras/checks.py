@@ -1,0 +1,132 @@
+"""Argument checks shared by the helpers and the lessons' first cells.
+
+Each check returns the value it accepts (normalised where that helps, a list
+of digits sorted, a point as a float32 array) or raises `ValueError` naming the
+argument and what was expected, so a lesson stops on its parameters cell's
+next line instead of minutes later inside a traceback.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+# papermill's `-p name value` passes `value` as a string unless it looks like a
+# number; lists need `-y "name: [...]"`. Said once, in every error about a list.
+_PAPERMILL_LISTS = (
+    ' (With papermill, pass lists as YAML: -y "{name}: [1, 5, 6]"; -p passes a string.)'
+)
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def positive_int(name, value, minimum=1, why=""):
+    """`value` as an `int` if it is an integer of at least `minimum` (1);
+    `why` says, for the error, why a larger minimum."""
+    if not _is_int(value) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
+        raise ValueError(f"`{name}` must be {what}{why}, got {value!r}.")
+    return int(value)
+
+
+def optional_limit(name, value):
+    """`None` (no limit) or a positive integer."""
+    if value is None:
+        return None
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer or None (no limit), got {value!r}.")
+    return int(value)
+
+
+def positive_number(name, value):
+    """`value` as a `float` if it is a finite number above zero."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if not ok or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"`{name}` must be a finite positive number, got {value!r}.")
+    return float(value)
+
+
+def non_negative_number(name, value):
+    """`value` as a `float` if it is a finite number of at least zero."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if not ok or not math.isfinite(value) or value < 0:
+        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
+    return float(value)
+
+
+def rate(name, value):
+    """A rate in [0, 1), such as a dropout rate."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if not ok or not 0.0 <= value < 1.0:
+        raise ValueError(f"`{name}` must be a number in [0, 1), got {value!r}.")
+    return float(value)
+
+
+def digits(value, name="digits", minimum=1):
+    """A list of distinct digits 0..9, sorted; a single integer is a list of one.
+
+    Args:
+        value: the digits, an integer or a list of integers.
+        name: the argument's name, for the error.
+        minimum: how many distinct digits are needed.
+    """
+    hint = _PAPERMILL_LISTS.format(name=name) if isinstance(value, str) else ""
+    if _is_int(value):
+        value = [value]
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise ValueError(f"`{name}` must be a list of integers in 0..9, got {value!r}.{hint}")
+    value = list(value)
+    bad = [d for d in value if not _is_int(d) or not 0 <= d <= 9]
+    distinct = sorted({int(d) for d in value if d not in bad})
+    if bad or len(distinct) < minimum:
+        need = "a non-empty list" if minimum == 1 else f"a list of at least {minimum} different"
+        raise ValueError(
+            f"`{name}` must be {need} integers in 0..9, got {value!r}"
+            + (f" (not allowed: {bad!r})." if bad else ".")
+        )
+    return distinct
+
+
+def digit(name, value):
+    """One digit, an integer in 0..9."""
+    if not _is_int(value) or not 0 <= value <= 9:
+        raise ValueError(f"`{name}` must be one digit, an integer in 0..9, got {value!r}.")
+    return int(value)
+
+
+def index(name, value, size, what="images"):
+    """An index into `size` items: an integer in 0..size-1."""
+    if not _is_int(value) or not 0 <= value < size:
+        raise ValueError(
+            f"`{name}` must be an integer in 0..{size - 1} (there are {size} {what}), "
+            f"got {value!r}."
+        )
+    return int(value)
+
+
+def choice(name, value, allowed):
+    """`value` if it is one of `allowed`."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"`{name}` must be one of {sorted(allowed)}, got {value!r}.")
+    return value
+
+
+def point(name, value, dims):
+    """`None`, or a point of `dims` finite coordinates as a float32 array."""
+    if value is None:
+        return None
+    hint = _PAPERMILL_LISTS.format(name=name).replace("[1, 5, 6]", "[0.5, -1.0]")
+    try:
+        array = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        array = None
+    if isinstance(value, str) or array is None or array.shape != (dims,):
+        raise ValueError(
+            f"`{name}` must be None or a list of {dims} numbers (one per latent "
+            f"dimension), got {value!r}." + (hint if isinstance(value, str) else "")
+        )
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"`{name}` must hold finite numbers, got {value!r}.")
+    return array

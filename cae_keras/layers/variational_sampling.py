@@ -1,0 +1,103 @@
+"""The sampling step of a variational autoencoder, with its KL term."""
+
+import keras
+from keras import ops
+
+from cae_keras import checks
+
+
+def kl_to_standard_normal(mean, log_var):
+    """KL divergence from `N(mean, exp(log_var))` to the standard normal, per image.
+
+    For a diagonal Gaussian code it is, summed over the code's numbers,
+    `-1/2 sum(1 + log_var - mean^2 - exp(log_var))`: zero exactly when every
+    mean is 0 and every variance 1.
+
+    Args:
+        mean: `(batch, ...)` means of the code.
+        log_var: log-variances of the same shape.
+
+    Returns:
+        A `(batch,)` tensor, in nats.
+    """
+    mean = ops.convert_to_tensor(mean)
+    log_var = ops.cast(log_var, mean.dtype)
+    axes = tuple(range(1, len(mean.shape)))
+    return -0.5 * ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=axes)
+
+
+@keras.saving.register_keras_serializable(package="cae_keras")
+class VariationalSampling(keras.layers.Layer):
+    """Draw a code with the reparameterisation trick, and add the KL term.
+
+    `z = mean + exp(log_var / 2) * eps` with `eps ~ N(0, 1)` drawn afresh for
+    every call: the randomness sits in `eps`, so gradients reach `mean` and
+    `log_var` (Kingma and Welling's reparameterisation trick). The layer adds
+    `beta * KL(N(mean, exp(log_var)) || N(0, 1))`, averaged over the batch, to
+    the model's loss (`add_loss`), so a model built with it trains with a
+    plain `compile(loss=reconstruction)` on every backend.
+
+    Outside training (`predict`, `evaluate`) it returns `mean` unchanged, so
+    reconstructions are repeatable; the KL term is still added, so
+    `evaluate` reports the same objective as training, less the noise.
+
+    Args:
+        beta: weight of the KL term. Default 1.0, the VAE; larger values pull
+            the codes harder towards the prior, 0 gives an autoencoder with
+            noisy codes.
+        seed: seed of the noise. Default `None`.
+        **kwargs: base `Layer` arguments, such as `name`.
+
+    Call arguments:
+        inputs: `[mean, log_var]`, two tensors of the same shape.
+        training: whether to sample (`True`) or return `mean`.
+
+    Input shape:
+        Two tensors `(batch, ...)` of the same shape.
+
+    Output shape:
+        The shape of `mean`.
+
+    Example:
+
+    >>> mean, log_var = keras.ops.zeros((2, 1, 1, 2)), keras.ops.zeros((2, 1, 1, 2))
+    >>> layer = VariationalSampling(seed=0)
+    >>> tuple(layer([mean, log_var], training=True).shape)
+    (2, 1, 1, 2)
+
+    Reference:
+        D. P. Kingma, M. Welling, *Auto-Encoding Variational Bayes*, 2013,
+        arXiv:1312.6114.
+    """
+
+    def __init__(self, beta=1.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.beta = checks.non_negative_number("beta", beta)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
+            raise ValueError(
+                "`VariationalSampling` takes two inputs, [mean, log_var], got "
+                f"shape {input_shape!r}."
+            )
+        mean_shape, log_var_shape = (tuple(s) for s in input_shape)
+        if mean_shape[1:] != log_var_shape[1:]:
+            raise ValueError(
+                f"`mean` {mean_shape} and `log_var` {log_var_shape} must have the same shape."
+            )
+
+    def call(self, inputs, training=None):
+        mean, log_var = inputs
+        self.add_loss(self.beta * ops.mean(kl_to_standard_normal(mean, log_var)))
+        if not training:
+            return mean
+        eps = keras.random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * eps
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self):
+        return {**super().get_config(), "beta": self.beta, "seed": self.seed}

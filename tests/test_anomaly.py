@@ -1,0 +1,156 @@
+"""Anomaly scores, the ROC curve and its AUC, noise and PSNR: hand-worked
+examples, NumPy references and Keras' own AUC."""
+
+import keras
+import numpy as np
+import pytest
+
+from cae_keras import anomaly, data, models
+from cae_keras.metrics import psnr_per_image
+
+
+def test_roc_curve_by_hand():
+    # Scores 0.9 (anomaly), 0.8 (normal), 0.3 (anomaly), 0.1 (normal).
+    fpr, tpr, thresholds = anomaly.roc_curve([0.9, 0.8, 0.3, 0.1], [1, 0, 1, 0])
+    assert fpr.tolist() == [0, 0, 0.5, 0.5, 1] and tpr.tolist() == [0, 0.5, 0.5, 1, 1]
+    assert thresholds[1:].tolist() == [0.9, 0.8, 0.3, 0.1]
+    # 3 of the 4 (anomaly, normal) pairs are ordered right.
+    assert anomaly.roc_auc([0.9, 0.8, 0.3, 0.1], [1, 0, 1, 0]) == 0.75
+
+
+def test_ties_count_one_half():
+    assert anomaly.roc_auc([0.5, 0.5], [True, False]) == 0.5
+    fpr, tpr, _ = anomaly.roc_curve([0.5, 0.5, 0.2], [True, False, False])
+    assert fpr.tolist() == [0, 0.5, 1] and tpr.tolist() == [0, 1, 1]
+
+
+def test_auc_is_the_pair_count_and_agrees_with_keras():
+    rng = np.random.default_rng(0)
+    labels = rng.random(500) < 0.2
+    scores = rng.normal(size=500) + labels * 1.2
+    scores = np.round(scores, 1)  # plenty of ties
+    ours = anomaly.roc_auc(scores, labels)
+    pos, neg = scores[labels], scores[~labels]
+    pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+    assert ours == pytest.approx(pairs, abs=1e-12)
+    squashed = 1 / (1 + np.exp(-scores))  # Keras' AUC wants scores in 0-1
+    metric = keras.metrics.AUC(num_thresholds=20000)
+    metric.update_state(labels.astype("float32"), squashed.astype("float32"))
+    assert float(keras.ops.convert_to_numpy(metric.result())) == pytest.approx(ours, abs=2e-3)
+    assert anomaly.roc_auc(-scores, labels) == pytest.approx(1 - ours)
+
+
+@pytest.mark.parametrize(
+    "scores,labels,message",
+    [
+        ([0.1, 0.2], [True, True], "both anomalies and normal"),
+        ([0.1, 0.2, 0.3], [True, False], "same length"),
+        ([0.1, float("nan")], [True, False], "finite"),
+        ([0.1, 0.2], [2, 0], "booleans"),
+    ],
+)
+def test_bad_scores(scores, labels, message):
+    with pytest.raises(ValueError, match=message):
+        anomaly.roc_auc(scores, labels)
+
+
+def test_threshold_leaves_the_asked_share_of_normal_images_above():
+    normal = np.arange(1000, dtype=float)
+    threshold = anomaly.threshold_for(normal, 0.05)
+    assert (normal > threshold).mean() == pytest.approx(0.05, abs=0.002)
+    assert anomaly.threshold_for(normal, 0.0) == 999
+    with pytest.raises(ValueError, match="`false_alarm_rate`"):
+        anomaly.threshold_for(normal, 1.5)
+
+
+def test_reconstruction_errors_are_per_image_mse():
+    model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Rescaling(0.5)])
+    images = np.stack([np.ones((2, 2, 1)), 2 * np.ones((2, 2, 1))]).astype("float32")
+    np.testing.assert_allclose(anomaly.reconstruction_errors(model, images), [0.25, 1.0])
+
+
+def test_held_out_split_keeps_the_digit_out_of_training():
+    split = anomaly.held_out_split(3, limit=2000)
+    assert split["x_train"].shape[1:] == (28, 28, 1) and len(split["x_val"]) > 0
+    assert split["is_anomaly"].sum() == (split["y_test"] == 3).sum() > 0
+    (normal, labels), _ = data.load_mnist(digits=[d for d in range(10) if d != 3], limit=2000)
+    assert 3 not in labels and len(normal) == len(split["x_train"]) + len(split["x_val"])
+    with pytest.raises(ValueError, match="`held_out` must be one digit"):
+        anomaly.held_out_split(10)
+
+
+def test_noise_is_seeded_clipped_and_has_the_asked_spread():
+    images = np.full((200, 28, 28, 1), 0.5, "float32")
+    noisy = data.add_noise(images, sigma=0.1, seed=4)
+    np.testing.assert_array_equal(noisy, data.add_noise(images, sigma=0.1, seed=4))
+    assert noisy.dtype == np.float32 and noisy.min() >= 0 and noisy.max() <= 1
+    assert float((noisy - images).std()) == pytest.approx(0.1, rel=0.02)  # 5 sigma from the clip
+    with pytest.raises(ValueError, match="`sigma`"):
+        data.add_noise(images, sigma=-1)
+
+
+def test_psnr_by_hand():
+    clean = np.zeros((2, 4, 4, 1))
+    noisy = clean.copy()
+    noisy[0] += 0.1  # MSE 0.01: 20 dB
+    noisy[1, 0, 0] = 1.0  # MSE 1/16: 10 log10(16) dB
+    np.testing.assert_allclose(psnr_per_image(noisy, clean), [20.0, 10 * np.log10(16)])
+    assert psnr_per_image(clean, clean)[0] == 100.0  # a perfect copy, capped
+    with pytest.raises(ValueError, match="same shape"):
+        psnr_per_image(clean, clean[:1])
+
+
+@pytest.mark.parametrize("unpooling", ["max", "upsample"])
+def test_denoising_autoencoder_shapes(unpooling):
+    model = models.denoising_autoencoder(unpooling=unpooling)
+    assert model.output.shape[1:] == (28, 28, 1)
+    assert model.get_layer("pool2").output.shape[1:] == (7, 7, 32)
+    assert model.get_layer("deconv1").activation.__name__ == "sigmoid"
+    # Same parameters either way: the unpooling layers own none.
+    assert model.count_params() == models.denoising_autoencoder(unpooling="max").count_params()
+
+
+def test_anomaly_command_prints_the_table_and_writes_json(tmp_path, capsys):
+    import json
+
+    from cae_keras import cli
+
+    out = tmp_path / "auc.json"
+    code = cli.main(
+        ["anomaly", "--digits", "1", "0", "--epochs", "1", "--limit", "500", "--json", str(out)]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "held out     AUC  detected  false alarms" in printed
+    runs = json.loads(out.read_text())["runs"]
+    assert [r["held_out"] for r in runs] == [0, 1]
+    assert all(0.0 <= r["auc"] <= 1.0 for r in runs)
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--digits", "10"], "--digits: expected an integer from 0 to 9"),
+        (["--json", "/no/such/folder/a.json"], "--json: no folder"),
+    ],
+)
+def test_anomaly_command_refuses_bad_arguments_before_training(argv, message, capsys):
+    from cae_keras import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["anomaly", *argv])
+    assert message in capsys.readouterr().err + str(exit_.value.code)
+
+
+def test_positions_from_the_same_image_change_nothing():
+    model = models.denoising_autoencoder(unpooling="max")
+    rewired = models.with_positions_from(model)
+    x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
+    other = np.random.default_rng(1).random((3, 28, 28, 1)).astype("float32")
+    same = keras.ops.convert_to_numpy(rewired([x, x]))
+    np.testing.assert_allclose(same, keras.ops.convert_to_numpy(model(x)), atol=1e-6)
+    # Other positions: other output, from the same weights (shared, not copied).
+    assert not np.allclose(keras.ops.convert_to_numpy(rewired([x, other])), same)
+    assert rewired.count_params() == model.count_params()
+    with pytest.raises(ValueError, match="denoising_autoencoder\\(unpooling='max'\\)"):
+        models.with_positions_from(models.denoising_autoencoder(unpooling="upsample"))
