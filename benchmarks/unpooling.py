@@ -231,10 +231,12 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--backends", nargs="+", default=list(MODES), choices=list(MODES))
     args = parser.parse_args(argv)
-    import keras
+    # The version from the package metadata: importing Keras here would load
+    # TensorFlow in this parent process, and print its start-up log, for nothing.
+    from importlib.metadata import version
 
     print(
-        f"Keras {keras.__version__}, {os.cpu_count()} CPU cores; milliseconds per forward + "
+        f"Keras {version('keras')}, {os.cpu_count()} CPU cores; milliseconds per forward + "
         f"backward step, median of {args.repeats} interleaved repeats of {args.steps} steps"
     )
     for backend in args.backends:
