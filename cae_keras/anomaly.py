@@ -14,14 +14,13 @@ import time
 import numpy as np
 
 from cae_keras import checks, data, models
-from cae_keras.training import train_autoencoder
+from cae_keras.metrics import mse_per_image
+from cae_keras.training import seed_everything, train_autoencoder
 
 
 def reconstruction_errors(model, images, batch_size=1000):
     """Each image's mean squared reconstruction error, shape `(n,)` (float64)."""
-    reconstructions = model.predict(images, batch_size=batch_size, verbose=0)
-    diff = np.asarray(images, np.float64) - np.asarray(reconstructions, np.float64)
-    return np.mean(diff**2, axis=tuple(range(1, diff.ndim)))
+    return mse_per_image(images, model.predict(images, batch_size=batch_size, verbose=0))
 
 
 def _scores_and_labels(scores, is_anomaly):
@@ -142,8 +141,6 @@ def run_held_out(held_out, *, epochs=3, limit=None, latent_dim=16, seed=0, false
         normal test images above it), `seconds`, and the `model` and `scores`
         for pictures (not for JSON).
     """
-    from cae_keras.training import seed_everything
-
     split = held_out_split(held_out, limit=limit, seed=seed)
     seed_everything(seed)
     _, _, model = anomaly_autoencoder(latent_dim)

@@ -31,6 +31,13 @@ def positive_int(name, value, minimum=1, why=""):
     return int(value)
 
 
+def seed(value, name="seed"):
+    """A random seed: an integer of at least 0."""
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}.")
+    return int(value)
+
+
 def optional_limit(name, value):
     """`None` (no limit) or a positive integer."""
     if value is None:

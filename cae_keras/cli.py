@@ -148,11 +148,6 @@ def _error(flag, message):
 
 
 def reproduce(args):
-    import logging
-
-    # TensorFlow's Python-side warnings (retracing notes with --limit) are
-    # not for this terminal; errors still show.
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from cae_keras import data, plots, publish
     from cae_keras.reproduce import (
         RECIPES,
@@ -263,11 +258,9 @@ def reproduce(args):
 
 def anomaly(args):
     import json
-    import logging
 
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from cae_keras.anomaly import format_auc_table, run_held_out
-    from cae_keras.notebooks import _replace_atomically
+    from cae_keras.publish import write_file
 
     digits = sorted(set(args.digits))
     if args.json is not None and not Path(args.json).resolve().parent.is_dir():
@@ -293,15 +286,20 @@ def anomaly(args):
     if args.json is not None:
         settings = {k: getattr(args, k) for k in ("epochs", "limit", "latent_dim", "seed")}
         payload = {"settings": settings, "runs": records}
-        _replace_atomically(args.json, lambda f: json.dump(payload, f, indent=2))
+        write_file(args.json, lambda f: json.dump(payload, f, indent=2))
         print(f"\nwrote {args.json}")
     return 0
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    import logging
+
     from cae_keras._quiet import native_stderr_silenced
 
+    # TensorFlow's Python-side warnings (retracing notes with --limit) are not
+    # for this terminal; errors still show.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if args.command == "reproduce":
         with native_stderr_silenced():
             return reproduce(args)

@@ -246,8 +246,7 @@ def split_validation(x, y, size=0.1, seed=0):
             f"`size`={size!r} leaves {n_val} validation and {n - n_val} training images "
             f"out of {n}: both parts need at least one."
         )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}.")
+    seed = checks.seed(seed)
     chosen = np.zeros(n, bool)
     chosen[np.random.default_rng(seed).choice(n, n_val, replace=False)] = True
     return (x[~chosen], y[~chosen]), (x[chosen], y[chosen])
@@ -272,8 +271,7 @@ def add_noise(images, sigma=0.5, seed=0):
     ((2, 28, 28, 1), True, True)
     """
     sigma = checks.positive_number("sigma", sigma)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}.")
+    seed = checks.seed(seed)
     images = np.asarray(images, np.float32)
     noise = np.random.default_rng(seed).normal(0.0, sigma, images.shape).astype(np.float32)
     return np.clip(images + noise, 0.0, 1.0)

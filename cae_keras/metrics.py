@@ -70,17 +70,28 @@ def summed_binary_crossentropy(y_true, y_pred):
     return ops.sum(ops.binary_crossentropy(y_true, y_pred), axis=axes)
 
 
+def mse_per_image(images, others, other_name="reconstructions"):
+    """Mean squared difference of each image from its counterpart, in NumPy
+    (float64), shape `(n,)`: the measure under the RMSE, the PSNR and lesson
+    08's anomaly score.
+
+    Args:
+        images: `(n, ...)` images.
+        others: their reconstructions (or references), the same shape.
+        other_name: what `others` are, for the error.
+    """
+    images = np.asarray(images, np.float64)
+    others = np.asarray(others, np.float64)
+    if images.shape != others.shape:
+        raise ValueError(
+            f"`images` {images.shape} and `{other_name}` {others.shape} must have the same shape."
+        )
+    return np.mean((images - others) ** 2, axis=tuple(range(1, images.ndim)))
+
+
 def rmse_per_image(images, reconstructions):
     """NumPy version of `per_image_rmse` (float64), shape `(n,)`."""
-    images = np.asarray(images, np.float64)
-    reconstructions = np.asarray(reconstructions, np.float64)
-    if images.shape != reconstructions.shape:
-        raise ValueError(
-            f"`images` {images.shape} and `reconstructions` {reconstructions.shape} "
-            "must have the same shape."
-        )
-    axes = tuple(range(1, images.ndim))
-    return np.sqrt(np.mean((images - reconstructions) ** 2, axis=axes))
+    return np.sqrt(mse_per_image(images, reconstructions))
 
 
 def evaluate_rmse(model, images, batch_size=1000):
@@ -111,13 +122,7 @@ def psnr_per_image(images, references, max_value=1.0):
     >>> float(psnr_per_image(clean + 0.1, clean)[0])  # MSE 0.01: 20 dB
     20.0
     """
-    images = np.asarray(images, np.float64)
-    references = np.asarray(references, np.float64)
-    if images.shape != references.shape:
-        raise ValueError(
-            f"`images` {images.shape} and `references` {references.shape} must have the same shape."
-        )
-    mse = np.mean((images - references) ** 2, axis=tuple(range(1, images.ndim)))
+    mse = mse_per_image(images, references, other_name="references")
     with np.errstate(divide="ignore"):
         values = 10.0 * np.log10(max_value**2 / mse)
     return np.minimum(values, 100.0)

@@ -228,6 +228,23 @@ def with_positions_from(model):
     return keras.Model([values, positions], layer("deconv1")(x), name=f"{model.name}_positions")
 
 
+def _latent_encoder_trunk(image):
+    """Lesson 06's two stride-2 convolutions, 28x28 -> 7x7x64, shared by its
+    autoencoder and lesson 09's VAE."""
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(image)
+    return layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
+
+
+def _latent_decoder_tail(y, activation=None):
+    """Lesson 06's last two transposed convolutions, 7x7x64 -> 28x28x1."""
+    y = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="deconv2")(
+        y
+    )
+    return layers.Conv2DTranspose(
+        1, 7, strides=2, padding="same", activation=activation, name="deconv3"
+    )(y)
+
+
 def latent_autoencoder(latent_dim=2):
     """The 2-D latent convolutional autoencoder: encoder, decoder, autoencoder.
 
@@ -248,18 +265,13 @@ def latent_autoencoder(latent_dim=2):
     """
     checks.positive_int("latent_dim", latent_dim)
     image = keras.Input(IMAGE_SHAPE, name="image")
-    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(image)
-    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
+    x = _latent_encoder_trunk(image)  # built first: layers draw their initial weights in order
     code = layers.Conv2D(latent_dim, 7, padding="valid", name="code")(x)
     encoder = keras.Model(image, code, name="encoder")
 
     code_in = keras.Input((1, 1, latent_dim), name="code")
     y = layers.Conv2DTranspose(64, 7, padding="valid", activation="relu", name="deconv1")(code_in)
-    y = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="deconv2")(
-        y
-    )
-    y = layers.Conv2DTranspose(1, 7, strides=2, padding="same", name="deconv3")(y)
-    decoder = keras.Model(code_in, y, name="decoder")
+    decoder = keras.Model(code_in, _latent_decoder_tail(y), name="decoder")
 
     autoencoder = keras.Model(image, decoder(encoder(image)), name="latent_autoencoder")
     return encoder, decoder, autoencoder
@@ -275,18 +287,7 @@ def _vae_decoder(latent_dim, name):
     y = layers.Flatten(name="flatten")(code_in)
     y = layers.Dense(7 * 7 * 64, activation="relu", name="deconv1")(y)
     y = layers.Reshape((7, 7, 64), name="reshape")(y)
-    y = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="deconv2")(
-        y
-    )
-    y = layers.Conv2DTranspose(
-        1, 7, strides=2, padding="same", activation="sigmoid", name="deconv3"
-    )(y)
-    return keras.Model(code_in, y, name=name)
-
-
-def _vae_encoder_trunk(image):
-    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(image)
-    return layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
+    return keras.Model(code_in, _latent_decoder_tail(y, "sigmoid"), name=name)
 
 
 def variational_autoencoder(latent_dim=2, beta=1.0, seed=None):
@@ -321,7 +322,7 @@ def variational_autoencoder(latent_dim=2, beta=1.0, seed=None):
     """
     checks.positive_int("latent_dim", latent_dim)
     image = keras.Input(IMAGE_SHAPE, name="image")
-    x = _vae_encoder_trunk(image)
+    x = _latent_encoder_trunk(image)
     z_mean = layers.Conv2D(latent_dim, 7, padding="valid", name="z_mean")(x)
     z_log_var = layers.Conv2D(latent_dim, 7, padding="valid", name="z_log_var")(x)
     encoder = keras.Model(image, [z_mean, z_log_var], name="vae_encoder")
@@ -351,7 +352,9 @@ def variational_twin(latent_dim=2):
     """
     checks.positive_int("latent_dim", latent_dim)
     image = keras.Input(IMAGE_SHAPE, name="image")
-    code = layers.Conv2D(latent_dim, 7, padding="valid", name="z_mean")(_vae_encoder_trunk(image))
+    code = layers.Conv2D(latent_dim, 7, padding="valid", name="z_mean")(
+        _latent_encoder_trunk(image)
+    )
     encoder = keras.Model(image, code, name="twin_encoder")
     decoder = _vae_decoder(latent_dim, "twin_decoder")
     return encoder, decoder, keras.Model(image, decoder(code), name="variational_twin")

@@ -6,12 +6,11 @@ are committed; `lesson_setup` is the one call at the top of every lesson;
 """
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from cae_keras import REPOSITORY, REPOSITORY_URL
+from cae_keras.publish import write_file
 
 # TensorFlow's C++ logging goes to the kernel's stderr in Jupyter and papermill
 # (not under pytest): these lines vary by machine, so stored lessons drop them.
@@ -71,32 +70,6 @@ def lesson_setup(output_dir, seed=0):
     return output_dir
 
 
-def _replace_atomically(path, write, mode=None):
-    """Write `path` through a temporary file beside it, then `os.replace`.
-
-    `mkstemp` makes the temporary file private (0600); the result gets `mode`,
-    or the mode of the file it replaces, or the usual 0666 less the umask.
-    """
-    path = Path(path)
-    if mode is None:
-        if path.exists():
-            mode = path.stat().st_mode & 0o7777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            write(f)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_metrics(output_dir, metrics):
     """Write `metrics.json` (atomically) into a lesson's output folder, with
     the Keras backend that produced the numbers."""
@@ -108,7 +81,7 @@ def write_metrics(output_dir, metrics):
         json.dump(metrics, f, indent=2, sort_keys=True)
         f.write("\n")
 
-    return _replace_atomically(Path(output_dir) / "metrics.json", write)
+    return write_file(Path(output_dir) / "metrics.json", write)
 
 
 def _clean_outputs(nb):
@@ -163,7 +136,7 @@ def execute_notebooks(paths, timeout=900):
         )
         client.execute()
         _clean_outputs(nb)
-        _replace_atomically(path, lambda f, nb=nb: nbformat.write(nb, f))
+        write_file(path, lambda f, nb=nb: nbformat.write(nb, f))
 
 
 def hygiene_problems(nb, name, forbidden_paths=()):

@@ -1,7 +1,8 @@
 """Writing a job's results so that a run is never lost, half-written or mixed.
 
-Every job that writes a folder of results (`python -m cae_keras reproduce`)
-goes through `publishing`:
+Every job that writes a single file (a lesson's `metrics.json`, a re-executed
+lesson, `anomaly --json`) goes through `write_file`; every job that writes a
+folder of results (`python -m cae_keras reproduce`) goes through `publishing`:
 
 - The files are written into a scratch folder *inside* the output folder, so
   moving them into place never crosses filesystems (a Docker volume or any
@@ -160,3 +161,30 @@ def publishing(out, manifest_name="results.json"):
         shutil.rmtree(scratch, ignore_errors=True)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def write_file(path, write, mode=None):
+    """Write one file whole or not at all: `write(f)` fills a temporary file
+    beside `path`, which then replaces `path` (`os.replace`, atomic).
+
+    `mkstemp` makes the temporary file private (0600); the result gets `mode`,
+    or the mode of the file it replaces, or the usual 0666 less the umask.
+    """
+    path = Path(path)
+    if mode is None:
+        if path.exists():
+            mode = path.stat().st_mode & 0o7777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            write(f)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -217,9 +217,7 @@ def check_variants(names):
 
 def check_recipe(name):
     """The `Recipe` named, or a clear error."""
-    if name not in RECIPES:
-        raise ValueError(f"`recipe` must be one of {sorted(RECIPES)}, got {name!r}.")
-    return RECIPES[name]
+    return RECIPES[checks.choice("recipe", name, RECIPES)]
 
 
 def run_variant(
