@@ -14,6 +14,11 @@ The lessons in ``notebooks/`` import everything reusable from here:
 - ``cae_keras.training``, ``cae_keras.plots``: training and pictures.
 """
 
+import os as _os
+import sys as _sys
+
+from cae_keras._quiet import native_log_level_default, native_stderr_silenced
+
 __version__ = "0.1.0"
 
 #: The one place the public repository address is kept; the lessons' Colab
@@ -21,17 +26,47 @@ __version__ = "0.1.0"
 REPOSITORY = "cae-keras/cae-keras"
 REPOSITORY_URL = f"https://github.com/{REPOSITORY}"
 
-# Importing the package registers its layers, loss and metric with Keras, so a
-# saved `.keras` model loads with no `custom_objects`. Where this import is the
-# one that loads the backend (a lesson's setup cell, the command line), the
-# backend's native start-up lines are kept off the screen (see
-# `cae_keras._quiet`): the import itself, and the first tensor, which makes
-# TensorFlow look for a GPU ("failed call to cuInit" on a machine without one).
-from cae_keras._quiet import native_stderr_silenced  # noqa: E402
 
-with native_stderr_silenced():
-    import keras  # noqa: E402
+def load_backend():
+    """Load Keras and its backend quietly, and register this package's layers,
+    loss and metric with Keras, so a saved `.keras` model that uses them loads
+    with no `custom_objects`.
 
-    from cae_keras import layers, metrics  # noqa: E402, F401
+    `import cae_keras` calls it. Where this is the import that loads the
+    backend (a lesson's setup cell, the command line), TensorFlow's native log
+    lines are kept off the screen (see `cae_keras._quiet`): the start-up lines
+    of the import itself and of the first tensor ("failed call to cuInit" on a
+    machine without a GPU), and, through `TF_CPP_MIN_LOG_LEVEL` (unless you
+    set it), the lines its XLA compiler and oneDNN write later. Calling it
+    again does nothing.
+    """
+    native_log_level_default()
+    with native_stderr_silenced():
+        import keras
 
-    keras.ops.convert_to_numpy(keras.ops.zeros(()))
+        from cae_keras import layers, metrics  # noqa: F401  (registers them)
+
+        keras.ops.convert_to_numpy(keras.ops.zeros(()))
+
+
+def _started_as_the_command_line():
+    """Whether this import is `python -m cae_keras ...` or the `cae-keras`
+    script starting: then `cli.main` parses the arguments first and loads the
+    backend after, so `--help` and a bad argument answer at once.
+
+    While `-m` locates its module, `sys.argv[0]` is `"-m"` (Python's
+    documented behaviour); `sys.orig_argv` says which module it is.
+    """
+    argv0 = _sys.argv[0] if _sys.argv else ""
+    if argv0 == "-m":
+        argv = getattr(_sys, "orig_argv", [])
+        for i, arg in enumerate(argv):
+            if arg.startswith("-m"):
+                module = arg[2:] or (argv[i + 1] if i + 1 < len(argv) else "")
+                return module == "cae_keras"
+        return False
+    return _os.path.basename(argv0) in ("cae-keras", "cae-keras.exe")
+
+
+if not _started_as_the_command_line():
+    load_backend()

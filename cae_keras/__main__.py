@@ -2,4 +2,4 @@ import sys
 
 from cae_keras.cli import main
 
-sys.exit(main())
+sys.exit(main(prog="python -m cae_keras"))

@@ -1,18 +1,39 @@
-"""Keep TensorFlow's native start-up log lines off the terminal.
+"""Keep TensorFlow's native log lines off the terminal and the notebook.
 
 TensorFlow's C++ code logs to file descriptor 2 at import and at its first
 operation (oneDNN notes, "Could not find cuda drivers", "failed call to
-cuInit" on a machine without a GPU). `TF_CPP_MIN_LOG_LEVEL` no longer stops
-the lines written before its logging starts, so importing `cae_keras` silences
-the descriptor itself while it loads the backend and lets it pick its device,
-in a terminal and in a notebook alike; Python's own `sys.stderr` (errors,
-tracebacks, warnings) keeps reaching the user. Set `CAE_KERAS_NATIVE_LOGS=1`
-to see those lines.
+cuInit" on a machine without a GPU), and later while training: XLA's "XLA
+service ... initialized" and "Compiled cluster using XLA!" when a model with
+`MaxUnpooling2D` first runs, and an error-level note that oneDNN falls back to
+Eigen for int32 when `UpSampling2D` is differentiated. None of them is an
+error a user can act on, and Python's own errors still arrive as exceptions.
+
+- `TF_CPP_MIN_LOG_LEVEL` no longer stops the lines written before TensorFlow's
+  logging starts, so importing `cae_keras` silences the descriptor itself
+  while it loads the backend and lets it pick its device, in a terminal and in
+  a notebook alike; Python's own `sys.stderr` (errors, tracebacks, warnings)
+  keeps reaching the user.
+- The later lines obey `TF_CPP_MIN_LOG_LEVEL`, read once when TensorFlow
+  loads: `cae_keras` sets it to 3 unless you set it yourself.
+
+Both take effect only where `import cae_keras` is what loads TensorFlow: a
+lesson imports `cae_keras` before anything that imports Keras. Set
+`CAE_KERAS_NATIVE_LOGS=1` to see every line.
 """
 
 import contextlib
 import os
 import sys
+
+
+def native_log_level_default():
+    """Set `TF_CPP_MIN_LOG_LEVEL` to 3 (no native INFO, WARNING or ERROR lines)
+    unless it is set already or `CAE_KERAS_NATIVE_LOGS` asks for every line.
+
+    Effective only before TensorFlow loads.
+    """
+    if not os.environ.get("CAE_KERAS_NATIVE_LOGS"):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @contextlib.contextmanager

@@ -175,3 +175,49 @@ def format_auc_table(records):
         auc, detected, false_alarms = r["auc"], r["detected"], r["false_alarms"]
         lines.append(f"{r['held_out']:>8}  {auc:>6.3f}  {detected:>8.1%}  {false_alarms:>12.1%}")
     return "\n".join(lines)
+
+
+def run_job(
+    digits=tuple(range(10)),
+    *,
+    epochs=3,
+    limit=None,
+    latent_dim=16,
+    seed=0,
+    json_path=None,
+    log=None,
+):
+    """The `python -m cae_keras anomaly` job: one `run_held_out` per digit.
+
+    Args:
+        digits: the digits to hold out, one run each (sorted, each once).
+        epochs, limit, latent_dim, seed: as `run_held_out`.
+        json_path: also write the settings and the records there (whole or
+            not at all, `publish.write_file`). Default `None`.
+        log: called with each progress line. Default: print it, flushed.
+
+    Returns:
+        The records (without models and scores), in digit order.
+    """
+    import json
+
+    from cae_keras.publish import write_file
+
+    log = log or (lambda line: print(line, flush=True))
+    digits = sorted({checks.digit("digits", d) for d in digits})
+    log(
+        f"Holding out {digits}, one run each: {epochs} epoch(s), "
+        f"{latent_dim}-number code, seed {seed}."
+    )
+    records = []
+    for digit in digits:
+        record = run_held_out(digit, epochs=epochs, limit=limit, latent_dim=latent_dim, seed=seed)
+        for key in ("model", "scores"):
+            record.pop(key)
+        log(f"  held out {digit}: AUC {record['auc']:.3f} ({record['seconds']:.1f} s)")
+        records.append(record)
+    if json_path is not None:
+        settings = {"epochs": epochs, "limit": limit, "latent_dim": latent_dim, "seed": seed}
+        payload = {"settings": settings, "runs": records}
+        write_file(json_path, lambda f: json.dump(payload, f, indent=2))
+    return records

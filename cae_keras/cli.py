@@ -1,14 +1,34 @@
-"""Command line: `python -m cae_keras reproduce`, `anomaly` and `notebooks`."""
+"""Command line: `reproduce`, `anomaly` and `notebooks`.
+
+Run it as `python -m cae_keras COMMAND` or, once the package is installed, as
+`cae-keras COMMAND`. This module only parses, prints and sets the exit code;
+each job lives in the module a notebook can call (`reproduce.run_job`,
+`anomaly.run_job`, `notebooks.execute_notebooks`). Arguments are parsed before
+Keras loads, so `--help` and a bad value answer at once.
+
+Exit codes: 0 done; 1 a run failed or a full-size `reproduce` missed a
+target; 2 a bad argument (with the usage line, like argparse's own errors).
+"""
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 # Seeds go to NumPy and the backends, which take 32-bit seeds; more epochs than
 # this is a typo, not a plan.
 _MAX_SEED = 2**32 - 1
 _MAX_EPOCHS = 1000
+
+# `reproduce.VARIANTS`' names, kept here so parsing needs no Keras (a test
+# checks the two agree).
+_VARIANT_NAMES = (
+    "cmap1_pool4",
+    "cmap3_pool4",
+    "cmap1_pool2",
+    "two_layer",
+    "cmap1_pool4_upsample",
+    "two_layer_upsample",
+)
 
 
 def _int_in(low, high):
@@ -28,16 +48,6 @@ def _int_in(low, high):
     return parse
 
 
-_VARIANT_NAMES = (
-    "cmap1_pool4",
-    "cmap3_pool4",
-    "cmap1_pool2",
-    "two_layer",
-    "cmap1_pool4_upsample",
-    "two_layer_upsample",
-)
-
-
 class _Parser(argparse.ArgumentParser):
     """Argument errors as `error: --flag: what was expected`, like the rest."""
 
@@ -46,18 +56,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message.removeprefix('argument ')}\n")
 
 
-def build_parser():
+class UsageError(Exception):
+    """A bad value found after parsing: `flag` and what was expected. `main`
+    reports it as argparse does (usage line, `error: flag: message`, exit 2)."""
+
+    def __init__(self, flag, message):
+        super().__init__(f"{flag}: {message}")
+
+
+def build_parser(prog=None):
+    """The argument parser. `prog` is the name in the usage line (default:
+    the name the program was called by, such as `cae-keras`)."""
     # No Keras import here: `--help` and argument errors answer at once.
-    parser = _Parser(prog="python -m cae_keras", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(
+        prog=prog,
+        description=(
+            "cae-keras, convolutional autoencoders with Keras 3: the lessons' jobs at full "
+            "size. Exit codes: 0 done; 1 a run failed or a full-size reproduce missed a "
+            "target; 2 a bad argument."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     rep = sub.add_parser(
         "reproduce",
         help="train every CNTK 07_Deconvolution variant and compare with CNTK's RMSE",
         description=(
             "Train CNTK's autoencoder variants on MNIST and print one table: CNTK's "
-            "published RMSE, CNTK's recipe in Keras, and ours. Results go to --out, "
-            "which holds one run: a new run replaces the files of the previous one "
-            "(those its results.json lists) and writes results.json last."
+            "published RMSE, CNTK's recipe in Keras, and ours. --out holds one run: the "
+            "new one replaces the previous one only once it is complete (results.json, "
+            "table.txt, figures, CNTK's text files)."
         ),
     )
     rep.add_argument(
@@ -89,9 +116,10 @@ def build_parser():
     rep.add_argument(
         "--variants",
         nargs="+",
+        choices=_VARIANT_NAMES,
         default=list(_VARIANT_NAMES),
         metavar="NAME",
-        help="variants to train (default all): " + ", ".join(_VARIANT_NAMES),
+        help="variants to train, each once (default all): " + ", ".join(_VARIANT_NAMES),
     )
     rep.add_argument(
         "--limit",
@@ -101,6 +129,7 @@ def build_parser():
     )
     rep.add_argument("--out", default="outputs", help="output folder (default outputs/)")
     rep.add_argument("--data", default=None, help="an mnist.npz (default: search)")
+    rep.set_defaults(run=reproduce, usage_error=rep.error)
     ano = sub.add_parser(
         "anomaly",
         help="lesson 08's anomaly detection for every held-out digit: one AUC table",
@@ -132,6 +161,7 @@ def build_parser():
     )
     ano.add_argument("--seed", type=_int_in(0, _MAX_SEED), default=0, help="seed (default 0)")
     ano.add_argument("--json", default=None, help="also write the table to this JSON file")
+    ano.set_defaults(run=anomaly, usage_error=ano.error)
     nbs = sub.add_parser("notebooks", help="re-execute the lessons in place")
     nbs.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
     nbs.add_argument(
@@ -140,183 +170,118 @@ def build_parser():
         default=900,
         help="seconds per cell (default 900)",
     )
+    nbs.set_defaults(run=notebooks, usage_error=nbs.error)
     return parser
 
 
-def _error(flag, message):
-    return SystemExit(f"error: {flag}: {message}")
+def _say(line=""):
+    print(line, flush=True)
 
 
 def reproduce(args):
-    from cae_keras import data, plots, publish
-    from cae_keras.reproduce import (
-        RECIPES,
-        check_variants,
-        first_images,
-        format_table,
-        run_variant,
-        summarize,
-        write_visualiser_text,
-    )
-    from cae_keras.training import EpochProgress
+    from cae_keras import data, publish
+    from cae_keras import reproduce as job
 
-    try:
-        variants = check_variants(args.variants)
-    except ValueError as error:
-        raise _error("--variants", error) from None
+    if len(set(args.variants)) != len(args.variants):
+        raise UsageError("--variants", f"name each variant once, got {' '.join(args.variants)}")
     if args.seed is not None and args.seeds is not None:
-        raise _error("--seed", "give --seed or --seeds, not both")
+        raise UsageError("--seed", "give --seed or --seeds, not both")
     seeds = args.seeds or [0 if args.seed is None else args.seed]
     if len(set(seeds)) != len(seeds):
-        raise _error("--seeds", f"each seed once, got {seeds}")
+        raise UsageError("--seeds", f"each seed once, got {' '.join(map(str, seeds))}")
     recipes = ["cntk", "ours"] if args.recipe == "both" else [args.recipe]
     try:
         out = publish.check_output_folder(args.out)
     except ValueError as error:
-        raise _error("--out", error) from None
+        raise UsageError("--out", error) from None
     try:
         (x_train, _), (x_test, _) = data.load_mnist(args.data, limit=args.limit, scale=256.0)
     except (OSError, ValueError) as error:
-        raise _error("--data", error) from None
-    # The targets hold for the default recipe on the full data and budget only.
-    budget = RECIPES["ours"].epochs
-    targets = "ours" in recipes and args.limit is None and args.epochs in (None, budget)
-    runs = [(v, r, s) for v in variants for r in recipes for s in seeds]
-    print(
-        f"Training {len(variants)} variants x {len(recipes)} recipe(s) x {len(seeds)} seed(s) "
-        f"on {len(x_train)} images, testing on {len(x_test)}.",
-        flush=True,
-    )
-    for name in recipes:
-        epochs = args.epochs or RECIPES[name].epochs
-        print(f"  {RECIPES[name].description}; {epochs} epochs", flush=True)
+        raise UsageError("--data", error) from None
     try:
-        with publish.publishing(out) as run:
-            records, reconstructions, histories = [], {}, {}
-            started = time.perf_counter()
-            for i, (variant, recipe, seed) in enumerate(runs, 1):
-                tag = f"{variant.name}, {recipe} recipe, seed {seed}"
-                print(f"[{i}/{len(runs)}] {tag}: {variant.description}", flush=True)
-                record, model, history = run_variant(
-                    variant,
-                    x_train,
-                    x_test,
-                    recipe=recipe,
-                    seed=seed,
-                    epochs=args.epochs,
-                    callbacks=[EpochProgress("      ")],
-                )
-                print(
-                    f"      test RMSE {record['test_rmse']:.4f} "
-                    f"(train {record['train_rmse']:.4f}) in {record['seconds']:.1f} s",
-                    flush=True,
-                )
-                records.append(record)
-                # Figures and CNTK's text files for the first seed of each
-                # variant and recipe: one set per model people compare.
-                if seed == seeds[0]:
-                    key = variant.name if len(recipes) == 1 else f"{variant.name}_{recipe}"
-                    histories[key] = history.history
-                    codes, recon = first_images(model, x_test)
-                    reconstructions[key] = recon
-                    fig = plots.cntk_figure(x_test, codes, recon)
-                    fig.savefig(run.scratch / f"{key}_figure.png", dpi=100)
-                    plots.plt.close(fig)
-                    write_visualiser_text(run.scratch, codes, recon, prefix=f"{key}_")
-            total = time.perf_counter() - started
-            for name, fig in (
-                ("comparison.png", plots.comparison_figure(x_test, reconstructions)),
-                ("loss_curves.png", plots.loss_curves(histories)),
-            ):
-                fig.savefig(run.scratch / name, dpi=100)
-                plots.plt.close(fig)
-            rows = summarize(records, targets=targets)
-            run.publish(
-                {
-                    "recipes": {name: RECIPES[name].description for name in recipes},
-                    "epochs": args.epochs,
-                    "seeds": seeds,
-                    "train_images": int(len(x_train)),
-                    "test_images": int(len(x_test)),
-                    "targets_apply": targets,
-                    "total_seconds": round(total, 1),
-                    "summary": rows,
-                    "runs": records,
-                }
-            )
+        result = job.run_job(
+            out,
+            x_train,
+            x_test,
+            variants=args.variants,
+            recipes=recipes,
+            seeds=seeds,
+            epochs=args.epochs,
+            log=_say,
+        )
     except OSError as error:
-        raise _error("--out", f"cannot write results: {error}") from None
-    print()
-    print(format_table(rows, targets=targets))
-    if not targets:
-        print("\nNo target for this run: targets apply to the full data, the default recipe")
-        print(f"and its {budget} epochs only.")
-    print(f"\nTotal {total:.1f} s. Table, figures and text written to {out}/")
-    missed = [row["variant"] for row in rows if row["meets_target"] is False]
+        raise SystemExit(f"error: --out: cannot write results: {error}") from None
+    _say()
+    _say(result["table"])
+    if not result["targets_apply"]:
+        budget = job.RECIPES["ours"].epochs
+        _say("\nNo target for this run: targets apply to the full data, the default recipe")
+        _say(f"and its {budget} epochs only.")
+    _say(
+        f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files'])} files to {out}/: "
+        "results.json, table.txt, figures and CNTK's text files."
+    )
+    missed = [row["variant"] for row in result["rows"] if row["meets_target"] is False]
     return 1 if missed else 0
 
 
 def anomaly(args):
-    import json
+    from cae_keras import anomaly as job
+    from cae_keras import publish
 
-    from cae_keras.anomaly import format_auc_table, run_held_out
-    from cae_keras.publish import write_file
-
-    digits = sorted(set(args.digits))
-    if args.json is not None and not Path(args.json).resolve().parent.is_dir():
-        raise _error("--json", f"no folder to write {args.json!r} into")
-    print(
-        f"Holding out {digits}, one run each: {args.epochs} epoch(s), "
-        f"{args.latent_dim}-number code, seed {args.seed}.",
-        flush=True,
-    )
-    records = []
-    for digit in digits:
-        record = run_held_out(
-            digit, epochs=args.epochs, limit=args.limit, latent_dim=args.latent_dim, seed=args.seed
-        )
-        for key in ("model", "scores"):
-            record.pop(key)
-        print(
-            f"  held out {digit}: AUC {record['auc']:.3f} ({record['seconds']:.1f} s)", flush=True
-        )
-        records.append(record)
-    print()
-    print(format_auc_table(records))
     if args.json is not None:
-        settings = {k: getattr(args, k) for k in ("epochs", "limit", "latent_dim", "seed")}
-        payload = {"settings": settings, "runs": records}
-        write_file(args.json, lambda f: json.dump(payload, f, indent=2))
-        print(f"\nwrote {args.json}")
+        try:
+            publish.check_output_file(args.json)
+        except ValueError as error:
+            raise UsageError("--json", error) from None
+    records = job.run_job(
+        args.digits,
+        epochs=args.epochs,
+        limit=args.limit,
+        latent_dim=args.latent_dim,
+        seed=args.seed,
+        json_path=args.json,
+        log=_say,
+    )
+    _say()
+    _say(job.format_auc_table(records))
+    if args.json is not None:
+        _say(f"\nwrote {args.json}")
     return 0
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    import logging
-
-    from cae_keras._quiet import native_stderr_silenced
-
-    # TensorFlow's Python-side warnings (retracing notes with --limit) are not
-    # for this terminal; errors still show.
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    if args.command == "reproduce":
-        with native_stderr_silenced():
-            return reproduce(args)
-    if args.command == "anomaly":
-        with native_stderr_silenced():
-            return anomaly(args)
+def notebooks(args):
     from cae_keras.notebooks import execute_notebooks
 
     paths = args.paths or sorted(Path("notebooks").glob("[0-9]*.ipynb"))
     if not paths:
-        raise SystemExit("error: no notebooks given and none in notebooks/")
+        raise UsageError("paths", "no notebooks given and none in notebooks/")
+    try:
+        execute_notebooks(paths, timeout=args.timeout)
+    except ValueError as error:
+        raise UsageError("paths", error) from None
+    return 0
+
+
+def main(argv=None, prog=None):
+    """Parse `argv` (default: the command line), run the command, return its
+    exit code."""
+    args = build_parser(prog).parse_args(argv)
+    import logging
+
+    import cae_keras
+    from cae_keras._quiet import native_stderr_silenced
+
+    # The backend loads here, after parsing (see `cae_keras.load_backend`).
+    cae_keras.load_backend()
+    # TensorFlow's Python-side warnings (retracing notes with --limit) are not
+    # for this terminal; errors still show.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         with native_stderr_silenced():
-            execute_notebooks(paths, timeout=args.timeout)
-    except ValueError as error:
-        raise SystemExit(f"error: paths: {error}") from None
-    return 0
+            return args.run(args)
+    except UsageError as error:
+        args.usage_error(str(error))
 
 
 if __name__ == "__main__":

@@ -92,11 +92,18 @@ def matrix_figure(matrices, titles, suptitle=None, fmt="{:g}", cmap="viridis", c
     return fig
 
 
-def cntk_figure(images, codes, reconstructions, n=5):
+def cntk_figure(images, codes, reconstructions, n=5, title="Original, code and reconstruction"):
     """CNTK's visualiser: original, encoding and decoding of the first images.
 
     The encoding row is drawn when the code has one channel (7x7x1 or
     14x14x1); with more channels the first channel is shown and said so.
+
+    Args:
+        images, codes, reconstructions: the first images, their codes and
+            their reconstructions.
+        n: how many images. Default 5, as CNTK's visualiser.
+        title: the figure's title; name the model when several figures sit
+            side by side.
     """
     codes = np.asarray(codes)
     h, w, c = codes.shape[1:4]
@@ -111,7 +118,7 @@ def cntk_figure(images, codes, reconstructions, n=5):
         rows,
         titles=[f"test image {i}" for i in range(n)],
         row_labels=["original", code_label, "decoding"],
-        suptitle="Original, code and reconstruction",
+        suptitle=title,
         value_range=[(0, 1), None, (0, 1)],
     )
 
@@ -146,7 +153,7 @@ def _curve_points(curve):
     return curve.epochs, curve.losses, curve.val_epochs, curve.val_losses
 
 
-def loss_curves(curves, ylabel="training RMSE (CNTK's criterion)", title=None):
+def loss_curves(curves, ylabel="training RMSE (CNTK's criterion)", title=None, baselines=None):
     """Training (and validation) loss of several runs against epochs.
 
     Args:
@@ -155,6 +162,9 @@ def loss_curves(curves, ylabel="training RMSE (CNTK's criterion)", title=None):
         ylabel: what the loss is.
         title: the axes' title. Default: "Training curves", or "Training
             and validation loss" when a run has validation points.
+        baselines: optional dict from a label to a loss level, drawn as a
+            grey dotted horizontal line (for example what an all-black
+            output scores).
 
     Each run has one colour: a solid line for training, dashed with circles
     for validation. Epoch ticks are whole numbers; the legend sits outside
@@ -163,7 +173,7 @@ def loss_curves(curves, ylabel="training RMSE (CNTK's criterion)", title=None):
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7.6, 3.6))
-    right = 1
+    left, right = None, 1
     for name, curve in curves.items():
         tx, ty, vx, vy = _curve_points(curve)
         many = len(tx) > len(vx) + 1  # several points per epoch: no markers needed
@@ -181,7 +191,15 @@ def loss_curves(curves, ylabel="training RMSE (CNTK's criterion)", title=None):
                 label=f"{name}, validation",
             )
         right = max([right, *tx, *vx])
-    ax.set_xlim(0, right * 1.04)  # room for the markers at the last epoch
+        left = min([right if left is None else left, *tx, *vx])
+    for label, level in (baselines or {}).items():
+        ax.axhline(level, color="0.4", ls=":", lw=1.2, label=label)
+    # Curves with points inside the first epoch start at 0, where training
+    # starts; per-epoch histories start at epoch 1, their first point, so no
+    # empty stretch sits at 0. Room for the markers at both ends.
+    left = 0 if left is None or left < 1 else left
+    pad = 0.04 * max(right - left, 1.0)
+    ax.set_xlim(left - pad, right + pad)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)

@@ -47,6 +47,25 @@ def check_output_folder(out):
     return out
 
 
+def check_output_file(path):
+    """`path` as a `Path`, or a `ValueError` saying why no file can be written
+    there: it is empty, names a folder, or its folder is missing or read-only.
+
+    Checked before a job's work, so a bad path costs nothing.
+    """
+    if not str(path).strip():
+        raise ValueError("expected a file name, got an empty string.")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder, expected a file name.")
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise ValueError(f"no folder to write {str(path)!r} into ({str(folder)!r} is missing).")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write into {str(folder)!r} (no write permission).")
+    return path
+
+
 def _process_alive(pid):
     try:
         os.kill(pid, 0)
@@ -90,11 +109,12 @@ class Run:
         out: the output folder.
         scratch: the scratch folder inside it.
         manifest_name: the manifest's file name, written last.
+        files: once published, the names of the files the manifest lists.
     """
 
     def __init__(self, out, scratch, manifest_name):
         self.out, self.scratch, self.manifest_name = out, scratch, manifest_name
-        self.published = False
+        self.published, self.files = False, []
 
     def publish(self, manifest):
         """Move the scratch files into `out`, then write `manifest` (a dict,
@@ -122,7 +142,7 @@ class Run:
         text = json.dumps({**manifest, "files": files}, indent=2) + "\n"
         (self.scratch / self.manifest_name).write_text(text)
         _move(self.scratch / self.manifest_name, old_manifest)
-        self.published = True
+        self.published, self.files = True, files
         return self.out / self.manifest_name
 
 

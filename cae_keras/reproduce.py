@@ -348,13 +348,13 @@ def summarize(records, targets=True):
 def format_table(rows, targets=True):
     """Rows from `summarize` as a plain-text table, one line per variant.
 
-    Columns: code shape, parameters, CNTK's published RMSE (train, test), the
-    test RMSE of CNTK's recipe in Keras and of ours where trained (the mean
-    over seeds, with min-max where there are several), and the target and
-    verdict where `targets`.
+    Columns, two spaces apart: code shape, parameters, CNTK's published RMSE
+    (train, test), the test RMSE of CNTK's recipe in Keras and of ours where
+    trained (the mean over seeds, with min-max where there are several), our
+    train RMSE, and the target and verdict where `targets`.
     """
     several = any(len(row.get(f"{name}_seeds", [])) > 1 for row in rows for name in RECIPES)
-    width = 22 if several else 11
+    width = 19 if several else 9
 
     def num(v):
         return "-" if v is None else f"{v:.3f}"
@@ -367,23 +367,32 @@ def format_table(rows, targets=True):
         low, high = row[f"{recipe}_min"], row[f"{recipe}_max"]
         return f"{num(row[f'{recipe}_test'])} ({num(low)}-{num(high)})"
 
-    head = (
-        f"{'variant':<22}{'code':>8}{'params':>8}{'CNTK train':>12}{'CNTK test':>11}"
-        f"{'CNTK recipe':>{width + 1}}{'ours test':>{width + 1}}{'ours train':>12}"
-    )
+    # (header, width, alignment, value of a row)
+    columns = [
+        ("variant", 20, "<", lambda r: r["variant"]),
+        ("code", 7, ">", lambda r: r["code_shape"]),
+        ("params", 6, ">", lambda r: str(r["params"])),
+        ("CNTK train", 10, ">", lambda r: num(r["cntk_train_rmse"])),
+        ("CNTK test", 9, ">", lambda r: num(r["cntk_test_rmse"])),
+        ("CNTK recipe", max(11, width), ">", lambda r: cell(r, "cntk")),
+        ("ours test", width, ">", lambda r: cell(r, "ours")),
+        ("ours train", 10, ">", lambda r: num(r.get("ours_train"))),
+    ]
     if targets:
-        head += f"{'target':>8}  verdict"
-    lines = [head, "-" * len(head)]
-    for row in rows:
-        line = (
-            f"{row['variant']:<22}{row['code_shape']:>8}{row['params']:>8}"
-            f"{num(row['cntk_train_rmse']):>12}{num(row['cntk_test_rmse']):>11}"
-            f"{cell(row, 'cntk'):>{width + 1}}{cell(row, 'ours'):>{width + 1}}"
-            f"{num(row.get('ours_train')):>12}"
+        columns += [
+            ("target", 6, ">", lambda r: num(r["target_test_rmse"])),
+            ("verdict", 0, "<", lambda r: r["verdict"]),
+        ]
+
+    def line(values):
+        text = "  ".join(
+            f"{v:{align}{w}}" for v, (_, w, align, _) in zip(values, columns, strict=True)
         )
-        if targets:
-            line += f"{num(row['target_test_rmse']):>8}  {row['verdict']}"
-        lines.append(line.rstrip())
+        return text.rstrip()
+
+    head = line([name for name, *_ in columns])
+    lines = [head, "-" * len(head)]
+    lines += [line([value(row) for *_, value in columns]) for row in rows]
     return "\n".join(lines)
 
 
@@ -398,16 +407,33 @@ def write_visualiser_text(folder, codes, reconstructions, prefix=""):
 
     In CNTK's own format, so the two can be compared with `diff`: what
     `np.savetxt(path, array, fmt="%.6f")` writes for one flattened row per
-    image (values separated by spaces, one line per image).
+    image (values separated by spaces, one line per image). CNTK's tensors
+    are channel-first, so each row holds the first channel's rows, then the
+    second channel's, and so on (C, H, W order); Keras' channels-last arrays
+    are transposed to that order first.
+
+    Args:
+        folder: where to write.
+        codes, reconstructions: `(n, h, w, c)` arrays (channels last).
+        prefix: put before both file names.
 
     Returns:
         The two paths written.
     """
     paths = []
-    for name, arrays in (("encoder_output.txt", codes), ("decoder_output.txt", reconstructions)):
+    written = (
+        ("encoder_output.txt", "codes", codes),
+        ("decoder_output.txt", "reconstructions", reconstructions),
+    )
+    for name, argument, arrays in written:
         arrays = np.asarray(arrays)
+        if arrays.ndim != 4:
+            raise ValueError(
+                f"`{argument}` must be (images, rows, columns, channels), got shape {arrays.shape}."
+            )
         path = Path(folder) / f"{prefix}{name}"
-        np.savetxt(path, arrays.reshape(len(arrays), -1), fmt="%.6f")
+        channel_first = np.transpose(arrays, (0, 3, 1, 2))
+        np.savetxt(path, channel_first.reshape(len(arrays), -1), fmt="%.6f")
         paths.append(path)
     return paths
 
@@ -441,3 +467,136 @@ def published(cmap, pool):
         ):
             return variant
     return None
+
+
+def run_job(
+    out,
+    x_train,
+    x_test,
+    *,
+    variants=tuple(VARIANTS),
+    recipes=("ours",),
+    seeds=(0,),
+    epochs=None,
+    log=None,
+):
+    """The `python -m cae_keras reproduce` job: train, compare, publish.
+
+    Trains every variant with every recipe at every seed, then publishes into
+    `out` (see `cae_keras.publish`): `results.json` (the settings that ran,
+    the summary rows and every run's record), `table.txt` (the table
+    printed), `comparison.png`, `loss_curves.png`, and for the first seed of
+    each variant and recipe its figure and CNTK's visualiser text files.
+    Nothing of a previous run in `out` changes until every run has finished.
+
+    The targets (and so a failing verdict) apply only where they were set:
+    our recipe on the full data (60,000 and 10,000 images) at its budget.
+
+    Args:
+        out: the output folder.
+        x_train, x_test: images scaled as CNTK does (pixels / 256).
+        variants: names from `VARIANTS`, each once. Default: all.
+        recipes: names from `RECIPES`, each once. Default `("ours",)`.
+        seeds: seeds, each once. Default `(0,)`.
+        epochs: epochs for every run. Default: each recipe's own (3).
+        log: called with each progress line. Default: print it, flushed.
+
+    Returns:
+        The manifest written to `results.json` (a dict: `files` lists what
+        was published, `targets_apply` whether targets applied), with `rows`
+        (from `summarize`) and `table` (its text) added.
+
+    Raises:
+        ValueError: a bad argument (named), before any training.
+    """
+    from cae_keras import plots, publish
+    from cae_keras.training import EpochProgress, LossCurve
+
+    log = log or (lambda line: print(line, flush=True))
+    variants = check_variants(variants)
+    if len({v.name for v in variants}) != len(variants):
+        raise ValueError(
+            f"`variants` must name each variant once, got {[v.name for v in variants]}."
+        )
+    recipes = [check_recipe(name) for name in ([recipes] if isinstance(recipes, str) else recipes)]
+    if not recipes or len({r.name for r in recipes}) != len(recipes):
+        raise ValueError(f"`recipes` must name each of {sorted(RECIPES)} at most once.")
+    seeds = [checks.seed(s, "seeds") for s in ([seeds] if isinstance(seeds, int) else seeds)]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"`seeds` must be a non-empty list of distinct seeds, got {seeds}.")
+    if epochs is not None:
+        epochs = checks.positive_int("epochs", epochs)
+    out = publish.check_output_folder(out)
+    full_size = len(x_train) == 60000 and len(x_test) == 10000
+    ran_epochs = {r.name: epochs or r.epochs for r in recipes}
+    targets = full_size and any(
+        r.name == "ours" and ran_epochs["ours"] == r.epochs for r in recipes
+    )
+    runs = [(v, r, s) for v in variants for r in recipes for s in seeds]
+    log(
+        f"Training {len(variants)} variants x {len(recipes)} recipe(s) x {len(seeds)} seed(s) "
+        f"on {len(x_train)} images, testing on {len(x_test)}."
+    )
+    for recipe in recipes:
+        log(f"  {recipe.description}; {ran_epochs[recipe.name]} epochs")
+    with publish.publishing(out) as run:
+        records, reconstructions, curves = [], {}, {}
+        started = time.perf_counter()
+        for i, (variant, recipe, seed) in enumerate(runs, 1):
+            key = variant.name if len(recipes) == 1 else f"{variant.name}_{recipe.name}"
+            label = f"{variant.name}, {recipe.name} recipe, seed {seed}"
+            log(f"[{i}/{len(runs)}] {label}: {variant.description}")
+            curve = LossCurve()
+            record, model, _ = run_variant(
+                variant,
+                x_train,
+                x_test,
+                recipe=recipe,
+                seed=seed,
+                epochs=ran_epochs[recipe.name],
+                callbacks=[EpochProgress("      ", print_fn=log), curve],
+            )
+            log(
+                f"      test RMSE {record['test_rmse']:.4f} "
+                f"(train {record['train_rmse']:.4f}) in {record['seconds']:.1f} s"
+            )
+            records.append(record)
+            # Figures and CNTK's text files for the first seed of each variant
+            # and recipe: one set per model people compare.
+            if seed == seeds[0]:
+                curves[key] = curve
+                codes, recon = first_images(model, x_test)
+                reconstructions[key] = recon
+                title = (
+                    f"{variant.name}, {recipe.name} recipe, seed {seed}: original, code, decoding"
+                )
+                fig = plots.cntk_figure(x_test, codes, recon, title=title)
+                fig.savefig(run.scratch / f"{key}_figure.png", dpi=100)
+                plots.plt.close(fig)
+                write_visualiser_text(run.scratch, codes, recon, prefix=f"{key}_")
+        total = time.perf_counter() - started
+        for name, fig in (
+            ("comparison.png", plots.comparison_figure(x_test, reconstructions)),
+            (
+                "loss_curves.png",
+                plots.loss_curves(curves, title=f"Training curves, seed {seeds[0]}"),
+            ),
+        ):
+            fig.savefig(run.scratch / name, dpi=100)
+            plots.plt.close(fig)
+        rows = summarize(records, targets=targets)
+        table = format_table(rows, targets=targets)
+        (run.scratch / "table.txt").write_text(table + "\n")
+        manifest = {
+            "recipes": {r.name: r.description for r in recipes},
+            "epochs": ran_epochs,
+            "seeds": seeds,
+            "train_images": int(len(x_train)),
+            "test_images": int(len(x_test)),
+            "targets_apply": targets,
+            "total_seconds": round(total, 1),
+            "summary": rows,
+            "runs": records,
+        }
+        run.publish(manifest)
+    return {**manifest, "files": run.files, "rows": rows, "table": table}

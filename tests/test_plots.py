@@ -106,3 +106,23 @@ def test_at_true_size_centres_the_image_on_a_blank_canvas():
     assert np.all(canvas[7:21, 7:21] == 1)
     with pytest.raises(ValueError, match="`image`"):
         plots.at_true_size(np.ones((30, 30)), 28)
+
+
+def test_per_epoch_curves_start_at_their_first_epoch_and_draw_baselines():
+    fig = plots.loss_curves({"a": {"loss": [3, 2, 1]}}, baselines={"all-black output": 2.5})
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    assert 0.8 < low < 1 and 3 < high < 3.2  # nothing empty at x = 0
+    (baseline,) = [line for line in ax.lines if line.get_label() == "all-black output"]
+    assert list(baseline.get_ydata()) == [2.5, 2.5]
+
+
+def test_cntk_figure_carries_its_title():
+    rng = np.random.default_rng(0)
+    fig = plots.cntk_figure(
+        rng.random((5, 28, 28, 1)),
+        rng.random((5, 7, 7, 1)),
+        rng.random((5, 28, 28, 1)),
+        title="cmap1_pool4, ours recipe",
+    )
+    assert fig._suptitle.get_text() == "cmap1_pool4, ours recipe"

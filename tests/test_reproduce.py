@@ -42,20 +42,64 @@ def test_tiny_run_writes_table_figures_and_text(tmp_path, capsys):
     assert "[1/2] cmap1_pool4, ours recipe, seed 0" in printed and "CNTK test" in printed
     assert "epoch 1/1: loss" in printed and "No target for this run" in printed
     assert not list(out.glob(".partial-*"))
+    # What ran is recorded, and what the last line says was written was.
+    assert results["epochs"] == {"ours": 1}
+    table = (out / "table.txt").read_text()
+    assert "table.txt" in results["files"] and table.strip() in printed
+    assert f"Wrote {len(results['files'])} files to {out}/" in printed
+    # Every column header stands apart from its neighbours.
+    header = table.splitlines()[0]
+    assert "CNTK test  CNTK recipe  ours test  ours train" in " ".join(header.split(" " * 3))
+    for name in ("CNTK train", "CNTK test", "CNTK recipe", "ours test", "ours train"):
+        assert f"  {name}" in header
 
 
-def test_visualiser_files_are_cntks_savetxt_format(tmp_path):
+def test_per_variant_figures_are_titled_and_curves_start_at_the_data(tmp_path, monkeypatch):
+    from cae_keras import plots
+
+    titles, limits = [], []
+    real_cntk, real_curves = plots.cntk_figure, plots.loss_curves
+
+    def cntk_figure(*args, title, **kwargs):
+        titles.append(title)
+        return real_cntk(*args, title=title, **kwargs)
+
+    def loss_curves(*args, **kwargs):
+        fig = real_curves(*args, **kwargs)
+        limits.append(fig.axes[0].get_xlim())
+        return fig
+
+    monkeypatch.setattr(plots, "cntk_figure", cntk_figure)
+    monkeypatch.setattr(plots, "loss_curves", loss_curves)
+    run_cli(tmp_path, "--variants", "cmap1_pool4", "two_layer", "--recipe", "both")
+    assert len(titles) == len(set(titles)) == 4  # one figure, one title, per model
+    for variant in ("cmap1_pool4", "two_layer"):
+        for recipe in ("cntk", "ours"):
+            assert any(t.startswith(f"{variant}, {recipe} recipe, seed 0") for t in titles)
+    ((low, high),) = limits
+    assert -0.1 < low < 0.1 and 1 <= high < 1.2  # ten points per epoch from 0.1 on
+
+
+def test_visualiser_files_are_cntks_savetxt_format_in_channel_first_order(tmp_path):
     rng = np.random.default_rng(0)
-    codes, recon = rng.random((5, 7, 7, 1)), rng.random((5, 28, 28, 1))
+    codes, recon = rng.random((5, 7, 7, 3)), rng.random((5, 28, 28, 1))
     enc, dec = reproduce.write_visualiser_text(tmp_path, codes, recon, prefix="v_")
-    # What CNTK's visualiser writes, byte for byte.
-    np.savetxt(tmp_path / "cntk_enc.txt", codes.reshape(5, -1), fmt="%.6f")
+    # What CNTK's visualiser writes for its (C, H, W) tensors, byte for byte:
+    # every value of channel 0 row by row, then channel 1, then channel 2.
+    rows = [
+        [codes[i, r, c, k] for k in range(3) for r in range(7) for c in range(7)] for i in range(5)
+    ]
+    np.savetxt(tmp_path / "cntk_enc.txt", np.array(rows), fmt="%.6f")
     np.savetxt(tmp_path / "cntk_dec.txt", recon.reshape(5, -1), fmt="%.6f")
     assert enc.read_bytes() == (tmp_path / "cntk_enc.txt").read_bytes()
     assert dec.read_bytes() == (tmp_path / "cntk_dec.txt").read_bytes()
     lines = enc.read_text().splitlines()
-    assert len(lines) == 5 and len(lines[0].split()) == 49 and lines[0].split()[0].count(".") == 1
+    assert len(lines) == 5 and len(lines[0].split()) == 147 and lines[0].split()[0].count(".") == 1
+    first_channel = [float(v) for v in lines[0].split()[:49]]
+    np.testing.assert_allclose(first_channel, codes[0, :, :, 0].ravel(), atol=5e-7)
     np.testing.assert_allclose(np.loadtxt(dec).reshape(recon.shape), recon, atol=5e-7)
+    with pytest.raises(ValueError, match="`codes` must be \\(images, rows, columns, channels\\)"):
+        reproduce.write_visualiser_text(tmp_path, codes[0], recon)
 
 
 def test_seeds_are_summarized_with_mean_and_range(tmp_path, capsys):
@@ -161,7 +205,8 @@ def plain_npy(path):
         (["--seed", "x"], "error: --seed:"),
         (["--seed", str(2**40)], "error: --seed: expected an integer from 0 to 4294967295"),
         (["--seeds", "1", "1"], "error: --seeds: each seed once"),
-        (["--variants", "cmap9"], "error: --variants:"),
+        (["--variants", "cmap9"], "error: --variants: invalid choice: 'cmap9'"),
+        (["--variants", "cmap1_pool4", "cmap1_pool4"], "error: --variants: name each variant once"),
         (["--recipe", "sgd"], "error: --recipe:"),
         (["--data", "missing.npz"], "error: --data: `path`: no MNIST file"),
         (["--out", "{file}/sub"], "error: --out:"),
@@ -187,13 +232,15 @@ def test_bad_values_are_refused_before_any_work(tmp_path, args, message):
         text=True,
         timeout=300,
     )
-    assert result.returncode != 0
+    # One convention for every bad value: argparse's usage line and exit 2.
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: python -m cae_keras reproduce"), result.stderr
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
 
-def test_no_local_mnist_and_no_network_is_a_clear_error(tmp_path, monkeypatch):
+def test_no_local_mnist_and_no_network_is_a_clear_error(tmp_path, monkeypatch, capsys):
     from cae_keras import data
 
     def offline():
@@ -201,8 +248,11 @@ def test_no_local_mnist_and_no_network_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(data, "find_mnist", lambda path=None: (None, ["(test: none)"]))
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
-    with pytest.raises(SystemExit, match="error: --data: no local MNIST file"):
+    with pytest.raises(SystemExit) as exit_:
         cli.main(["reproduce", "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ") and "error: --data: no local MNIST file" in err
 
 
 def test_terminal_shows_no_tensorflow_log_lines(tmp_path):
@@ -274,16 +324,21 @@ def test_table_without_targets_has_no_verdicts():
 def test_full_size_default_run_exit_code_follows_the_verdict(monkeypatch, tmp_path):
     # The training itself is replaced: this checks the verdict and exit code.
     def fake_run(variant, x_train, x_test, *, recipe, seed, epochs, callbacks):
-        r = record(variant.name, recipe, seed, test=0.5, target=variant.target_test)
+        r = record(variant.name, recipe.name, seed, test=0.5, target=variant.target_test)
         history = keras.callbacks.History()
         history.history = {"loss": [0.5]}
         model = variant.build()
         return {**r, "code_shape": "7x7x1", "params": 51, "seconds": 0.0}, model, history
 
     monkeypatch.setattr(reproduce, "run_variant", fake_run)
+
+    # Full size is 60,000 training and 10,000 test images (no memory: broadcast).
+    def full_size(n):
+        return np.broadcast_to(np.zeros((1, 28, 28, 1), "float32"), (n, 28, 28, 1))
+
     monkeypatch.setattr(
         "cae_keras.data.load_mnist",
-        lambda *a, **k: ((np.zeros((8, 28, 28, 1), "float32"), None),) * 2,
+        lambda *a, **k: ((full_size(60000), None), (full_size(10000), None)),
     )
     status = cli.main(["reproduce", "--variants", "cmap1_pool4", "--out", str(tmp_path / "o")])
     assert status == 1  # full size, default recipe: 0.5 misses the 0.180 target
