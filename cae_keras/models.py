@@ -360,8 +360,11 @@ def variational_twin(latent_dim=2):
     return encoder, decoder, keras.Model(image, decoder(code), name="variational_twin")
 
 
+TIED_LAYERS = ("deconv1", "deconv2")
+
+
 def tied_autoencoder(tied=True, dropout=0.5):
-    """The Lasagne tied-weights autoencoder, or its untied twin.
+    """The Lasagne tied-weights autoencoder, or its untied twin, or a mix.
 
     conv1 (32, 5x5, tanh) -> pool1 -> conv2 (32, 5x5, tanh) -> pool2 -> flatten
     (512) -> dropout1 -> dense1 256 -> dropout2 -> dense2 512 -> reshape 4x4x32
@@ -370,14 +373,33 @@ def tied_autoencoder(tied=True, dropout=0.5):
     As in the Lasagne model, dropout acts on the input of each dense layer.
 
     Args:
-        tied: whether deconv1 and deconv2 borrow the kernels of conv1 and conv2
-            (`TiedConv2DTranspose`) or own their kernels (`Conv2DTranspose`,
-            the untied twin with the same shapes).
+        tied: which decoder layers borrow their encoder twin's kernel
+            (`TiedConv2DTranspose`; the others own theirs, `Conv2DTranspose`
+            with the same shapes): `True` both (the Lasagne model), `False`
+            neither (the untied twin), or a list of names from `"deconv1"`
+            (conv1's kernel) and `"deconv2"` (conv2's).
         dropout: dropout rate on the input of each dense layer. Default 0.5.
 
     Returns:
-        A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions.
+        A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions, named
+        `tied_autoencoder`, `untied_autoencoder` or `tied_deconv1_autoencoder`
+        (and so on) for a mix.
+
+    Example:
+
+    >>> only = tied_autoencoder(tied=["deconv1"])
+    >>> type(only.get_layer("deconv1")).__name__, type(only.get_layer("deconv2")).__name__
+    ('TiedConv2DTranspose', 'Conv2DTranspose')
     """
+    if isinstance(tied, bool):
+        tied_names = set(TIED_LAYERS) if tied else set()
+    elif isinstance(tied, (list, tuple, set, frozenset)) and set(tied) <= set(TIED_LAYERS):
+        tied_names = set(tied)
+    else:
+        raise ValueError(
+            f"`tied` must be True, False or a list of names from {list(TIED_LAYERS)}, "
+            f"got {tied!r}."
+        )
     dropout = checks.rate("dropout", dropout)
     image = keras.Input(IMAGE_SHAPE, name="image")
     conv1 = layers.Conv2D(32, 5, activation="tanh", name="conv1")
@@ -391,12 +413,19 @@ def tied_autoencoder(tied=True, dropout=0.5):
     x = layers.Dense(512, activation="tanh", name="dense2")(x)
     x = layers.Reshape((4, 4, 32), name="reshape")(x)
     x = layers.UpSampling2D(2, name="upsample2")(x)  # 4 -> 8
-    if tied:
+    if "deconv2" in tied_names:
         x = TiedConv2DTranspose(conv2, activation="tanh", name="deconv2")(x)  # 8 -> 12
-        x = layers.UpSampling2D(2, name="upsample1")(x)  # 12 -> 24
-        x = TiedConv2DTranspose(conv1, name="deconv1")(x)  # 24 -> 28
     else:
         x = layers.Conv2DTranspose(32, 5, activation="tanh", name="deconv2")(x)
-        x = layers.UpSampling2D(2, name="upsample1")(x)
+    x = layers.UpSampling2D(2, name="upsample1")(x)  # 12 -> 24
+    if "deconv1" in tied_names:
+        x = TiedConv2DTranspose(conv1, name="deconv1")(x)  # 24 -> 28
+    else:
         x = layers.Conv2DTranspose(1, 5, name="deconv1")(x)
-    return keras.Model(image, x, name="tied_autoencoder" if tied else "untied_autoencoder")
+    if tied_names == set(TIED_LAYERS):
+        name = "tied_autoencoder"
+    elif not tied_names:
+        name = "untied_autoencoder"
+    else:
+        name = "tied_" + "_".join(sorted(tied_names)) + "_autoencoder"
+    return keras.Model(image, x, name=name)

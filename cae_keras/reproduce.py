@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from cae_keras import checks, models
-from cae_keras.metrics import evaluate_rmse
+from cae_keras.metrics import evaluate_rmse, rmse_per_image
 from cae_keras.training import seed_everything, total_steps, train_autoencoder
 
 
@@ -436,6 +436,155 @@ def write_visualiser_text(folder, codes, reconstructions, prefix=""):
         np.savetxt(path, channel_first.reshape(len(arrays), -1), fmt="%.6f")
         paths.append(path)
     return paths
+
+
+#: What each pair of settings isolates: (what changes, from, to).
+COMPARISONS = (
+    ("more filters: 7x7x3 instead of 7x7x1 code", "cmap1_pool4", "cmap3_pool4"),
+    ("less pooling: 14x14x1 instead of 7x7x1 code", "cmap1_pool4", "cmap1_pool2"),
+    ("depth: two layers, the same 7x7x1 code", "cmap1_pool4", "two_layer"),
+    (
+        "positions, one layer: max unpooling instead of upsampling",
+        "cmap1_pool4_upsample",
+        "cmap1_pool4",
+    ),
+    (
+        "positions, two layers: max unpooling instead of upsampling",
+        "two_layer_upsample",
+        "two_layer",
+    ),
+)
+
+
+def changes(records):
+    """What each change in `COMPARISONS` does to the test RMSE, biggest gain first.
+
+    Args:
+        records: records from `run_variant`, one per variant (one recipe and
+            seed); comparisons whose two variants are not both there are left
+            out.
+
+    Returns:
+        A list of dicts with `what`, `base`, `changed`, `base_rmse`,
+        `changed_rmse`, `change` (`changed_rmse - base_rmse`: negative is
+        better), `base_params` and `changed_params`, sorted by `change`.
+    """
+    by_name = {}
+    for r in records:
+        if r["variant"] in by_name:
+            raise ValueError(
+                f"`records` must hold one record per variant, got {r['variant']!r} twice."
+            )
+        by_name[r["variant"]] = r
+    out = []
+    for what, base, changed in COMPARISONS:
+        if base in by_name and changed in by_name:
+            a, b = by_name[base], by_name[changed]
+            out.append(
+                {
+                    "what": what,
+                    "base": base,
+                    "changed": changed,
+                    "base_rmse": a["test_rmse"],
+                    "changed_rmse": b["test_rmse"],
+                    "change": b["test_rmse"] - a["test_rmse"],
+                    "base_params": a["params"],
+                    "changed_params": b["params"],
+                }
+            )
+    return sorted(out, key=lambda c: c["change"])
+
+
+def format_changes(rows):
+    """`changes` as text: one line per change, biggest gain first, to four
+    decimals (three can hide the difference between two changes)."""
+    lines = []
+    for i, c in enumerate(rows, 1):
+        lines.append(
+            f"{i}. {c['what']}\n   {c['base']} -> {c['changed']} "
+            f"({c['base_params']} -> {c['changed_params']} parameters): test RMSE "
+            f"{c['base_rmse']:.4f} -> {c['changed_rmse']:.4f}, change {c['change']:+.4f}"
+        )
+    return "\n".join(lines)
+
+
+def all_black_rmse(images):
+    """The RMSE of a model that outputs black (zeros) for every image: the
+    level a model starts from when its decoder starts near zero, as CNTK's
+    `glorot_uniform(0.001)` deconvolution does. Below it, a model has learned
+    something."""
+    images = np.asarray(images, np.float64)
+    return float(rmse_per_image(images, np.zeros_like(images)).mean())
+
+
+def diagnose(model, images, first_conv="conv1", last_layer="deconv1"):
+    """Where a trained CNTK-style model stands, measured on `images`.
+
+    Separates the two ways a model can sit near the all-black RMSE: a dead
+    encoder (no ReLU of `first_conv` fires on any image, so the decoder
+    sees only zeros) or a decoder that has not yet grown from its near-zero
+    start (the encoder fires, the output stays faint).
+
+    Args:
+        model: a trained model from `VARIANTS`.
+        images: the images to measure on (pixels / 256).
+        first_conv: the encoder's first convolution (`"conv_A"` in the
+            two-layer stack). Default `"conv1"`.
+        last_layer: the decoder's last layer (`"deconv_A"` in the stack).
+
+    Returns:
+        A dict: `rmse`, `all_black_rmse`, `left_start` (RMSE below 90% of the
+        all-black RMSE), `output_max` (the brightest output pixel),
+        `image_max` (the brightest input pixel), `active_share` (the share of
+        `first_conv`'s outputs above zero) and `decoder_max` (the largest
+        absolute weight of `last_layer`'s kernel).
+    """
+    images = np.asarray(images)
+    if len(images) == 0:
+        raise ValueError("`images` must hold at least one image.")
+    outputs = np.asarray(model.predict(images, batch_size=1000, verbose=0))
+    conv = keras.Model(model.inputs, model.get_layer(first_conv).output)
+    activations = np.asarray(conv.predict(images, batch_size=1000, verbose=0))
+    kernel = keras.ops.convert_to_numpy(model.get_layer(last_layer).kernel)
+    rmse = float(rmse_per_image(images, outputs).mean())
+    black = all_black_rmse(images)
+    return {
+        "rmse": rmse,
+        "all_black_rmse": black,
+        "left_start": rmse < 0.9 * black,
+        "output_max": float(outputs.max()),
+        "image_max": float(images.max()),
+        "active_share": float((activations > 0).mean()),
+        "decoder_max": float(np.abs(kernel).max()),
+    }
+
+
+def describe(diagnosis, first_conv="conv1"):
+    """`diagnose`'s numbers as sentences, each saying what it rests on."""
+    d = diagnosis
+    lines = [f"RMSE {d['rmse']:.4f}; an all-black output scores {d['all_black_rmse']:.4f}."]
+    if d["left_start"]:
+        lines.append(
+            "It has left the all-black start: its RMSE is "
+            f"{1 - d['rmse'] / d['all_black_rmse']:.0%} below it."
+        )
+    else:
+        lines.append(
+            f"It has not left the all-black start: its RMSE is within "
+            f"{1 - d['rmse'] / d['all_black_rmse']:.0%} of it, and its brightest output pixel is "
+            f"{d['output_max']:.2f} against the images' {d['image_max']:.2f}."
+        )
+    if d["active_share"] == 0:
+        lines.append(
+            f"Its encoder is dead: no output of {first_conv} is above zero, so the decoder "
+            "sees only zeros and can never learn."
+        )
+    else:
+        lines.append(
+            f"Its encoder is alive: {d['active_share']:.0%} of {first_conv}'s outputs are above "
+            "zero."
+        )
+    return "\n".join(lines)
 
 
 def single_layer_variant(cmap, pool):

@@ -183,6 +183,32 @@ def test_tied_saves_exactly_the_untied_twins_decoder_kernels():
     assert untied.count_params() - tied.count_params() == 5 * 5 * 32 * 32 + 5 * 5 * 32 * 1
 
 
+@pytest.mark.parametrize(
+    "tied,saved",
+    [
+        (["deconv1"], 5 * 5 * 32 * 1),
+        (["deconv2"], 5 * 5 * 32 * 32),
+        (("deconv1", "deconv2"), 26400),
+    ],
+)
+def test_one_tie_at_a_time(tied, saved):
+    untied = tied_autoencoder(tied=False)
+    mixed = tied_autoencoder(tied=tied)
+    assert untied.count_params() - mixed.count_params() == saved
+    for deconv, conv in (("deconv1", "conv1"), ("deconv2", "conv2")):
+        shares = mixed.get_layer(deconv).kernel is mixed.get_layer(conv).kernel
+        assert shares == (deconv in tied)
+    # Same shapes either way: the mix trains like the others.
+    x = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
+    assert tuple(mixed(x).shape) == (4, 28, 28, 1)
+
+
+@pytest.mark.parametrize("tied", [["deconv3"], "deconv1", None, 1])
+def test_tied_names_are_checked(tied):
+    with pytest.raises(ValueError, match="`tied` must be True, False or a list of names"):
+        tied_autoencoder(tied=tied)
+
+
 def test_config_round_trip():
     conv = keras.layers.Conv2D(4, 5, name="c")
     layer = TiedConv2DTranspose(conv, strides=2, padding="same", activation="tanh", name="t")
