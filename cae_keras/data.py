@@ -275,3 +275,75 @@ def add_noise(images, sigma=0.5, seed=0):
     images = np.asarray(images, np.float32)
     noise = np.random.default_rng(seed).normal(0.0, sigma, images.shape).astype(np.float32)
     return np.clip(images + noise, 0.0, 1.0)
+
+
+def labelled_draw(labels, n, seed=0, validation=0.2, classes=10):
+    """The labelled images a few-label user holds: `n` of them, every class
+    present, split into training and validation within the draw.
+
+    Each class gets `n // classes` images; the `n % classes` left over go to
+    classes chosen at random, one each. Within each class a share
+    `validation` (rounded, at least one image, at most all but one) goes to
+    validation, so both parts hold every class. The test set is never part
+    of the draw: choices made on validation stay honest.
+
+    Args:
+        labels: the labels of the pool to draw from, `(m,)` integers in
+            `0..classes - 1` (the training labels).
+        n: how many labelled images, at least `classes` (one per class), and
+            with `validation` at least two per class.
+        seed: which images are drawn. Default 0.
+        validation: the share of each class's draw kept for validation, in
+            [0, 1). Default 0.2; 0 keeps none.
+        classes: how many classes. Default 10.
+
+    Returns:
+        `(train, val)`: two arrays of indices into `labels`, in random
+        order, with no index in both.
+
+    Example:
+
+    >>> labels = np.arange(1000) % 10
+    >>> train, val = labelled_draw(labels, 100, seed=0)
+    >>> len(train), len(val), sorted(set(labels[val].tolist())) == list(range(10))
+    (80, 20, True)
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"`labels` must be a 1-D array of integers, got {labels.dtype} {labels.shape}."
+        )
+    classes = checks.positive_int("classes", classes, minimum=2)
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(
+            f"`labels` must be in 0..{classes - 1}, got {labels.min()}..{labels.max()}."
+        )
+    validation = checks.rate("validation", validation)
+    least = classes if validation == 0 else 2 * classes
+    n = checks.positive_int(
+        "n",
+        n,
+        minimum=least,
+        why=f" (every one of the {classes} classes, in training"
+        + (" and in validation)" if validation else ")"),
+    )
+    seed = checks.seed(seed)
+    rng = np.random.default_rng(seed)
+    per_class = np.full(classes, n // classes)
+    per_class[rng.choice(classes, n % classes, replace=False)] += 1
+    train, val = [], []
+    for c in range(classes):
+        pool = np.flatnonzero(labels == c)
+        if len(pool) < per_class[c]:
+            raise ValueError(
+                f"`n`={n} needs {per_class[c]} images of class {c}, but `labels` has {len(pool)}."
+            )
+        chosen = rng.choice(pool, per_class[c], replace=False)
+        n_val = (
+            0
+            if validation == 0
+            else min(max(1, round(per_class[c] * validation)), per_class[c] - 1)
+        )
+        val.append(chosen[:n_val])
+        train.append(chosen[n_val:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))

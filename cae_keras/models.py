@@ -6,6 +6,7 @@ finds the encoder the way the original did: by name.
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 from cae_keras import checks
@@ -397,8 +398,7 @@ def tied_autoencoder(tied=True, dropout=0.5):
         tied_names = set(tied)
     else:
         raise ValueError(
-            f"`tied` must be True, False or a list of names from {list(TIED_LAYERS)}, "
-            f"got {tied!r}."
+            f"`tied` must be True, False or a list of names from {list(TIED_LAYERS)}, got {tied!r}."
         )
     dropout = checks.rate("dropout", dropout)
     image = keras.Input(IMAGE_SHAPE, name="image")
@@ -429,3 +429,92 @@ def tied_autoencoder(tied=True, dropout=0.5):
     else:
         name = "tied_" + "_".join(sorted(tied_names)) + "_autoencoder"
     return keras.Model(image, x, name=name)
+
+
+def small_encoder(code_size=64, name="encoder"):
+    """Lesson 11's encoder: the image to a code of `code_size` numbers.
+
+    conv1 (32, 3x3, stride 2, ReLU) 28 -> 14 -> conv2 (64, 3x3, stride 2,
+    ReLU) 14 -> 7 -> flatten (3136) -> code (Dense, `code_size`, ReLU).
+
+    Example:
+
+    >>> small_encoder(64).output.shape
+    (None, 64)
+    """
+    code_size = checks.positive_int("code_size", code_size)
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(image)
+    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    code = layers.Dense(code_size, activation="relu", name="code")(x)
+    return keras.Model(image, code, name=name)
+
+
+def small_autoencoder(code_size=64):
+    """Lesson 11's autoencoder: `small_encoder` and its mirror image.
+
+    The decoder: Dense 7x7x64 (ReLU) -> reshape -> deconv2 (Conv2DTranspose
+    32, 3x3, stride 2, ReLU) 7 -> 14 -> deconv1 (Conv2DTranspose 1, 3x3,
+    stride 2, sigmoid) 14 -> 28, so it trains with binary cross-entropy.
+
+    Returns:
+        `(encoder, decoder, autoencoder)`, sharing their layers.
+
+    Example:
+
+    >>> encoder, decoder, autoencoder = small_autoencoder(16)
+    >>> encoder.output.shape, autoencoder.output.shape
+    ((None, 16), (None, 28, 28, 1))
+    """
+    encoder = small_encoder(code_size)
+    code = keras.Input((encoder.output.shape[-1],), name="code")
+    y = layers.Dense(7 * 7 * 64, activation="relu", name="expand")(code)
+    y = layers.Reshape((7, 7, 64), name="reshape")(y)
+    y = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="deconv2")(
+        y
+    )
+    y = layers.Conv2DTranspose(
+        1, 3, strides=2, padding="same", activation="sigmoid", name="deconv1"
+    )(y)
+    decoder = keras.Model(code, y, name="decoder")
+    autoencoder = keras.Model(encoder.input, decoder(encoder.output), name="small_autoencoder")
+    return encoder, decoder, autoencoder
+
+
+def classifier_on(encoder, trainable=True, classes=10, name="classifier"):
+    """A classifier made of a copy of `encoder` and a softmax layer.
+
+    The copy starts from `encoder`'s weights and shares none of its
+    variables, so several classifiers can start from one pretrained encoder.
+
+    Args:
+        encoder: a model from images to a flat code (`small_encoder`).
+        trainable: whether training may change the encoder's copy (fine-
+            tuning) or only the softmax layer (`False`: a linear probe of the
+            code). Default `True`.
+        classes: the number of classes. Default 10.
+        name: the model's name.
+
+    Returns:
+        A `keras.Model` from images to class probabilities; its layers are
+        `encoder` (the copy) and `head` (Dense, softmax).
+
+    Example:
+
+    >>> probe = classifier_on(small_encoder(8), trainable=False)
+    >>> probe.output.shape, len(probe.trainable_weights)
+    ((None, 10), 2)
+    """
+    if not isinstance(encoder, keras.Model) or len(encoder.output.shape) != 2:
+        raise ValueError("`encoder` must be a keras.Model from images to a flat code.")
+    if not isinstance(trainable, (bool, np.bool_)):
+        raise ValueError(f"`trainable` must be True or False, got {trainable!r}.")
+    classes = checks.positive_int("classes", classes, minimum=2)
+    copy = keras.models.clone_model(encoder)
+    copy.set_weights(encoder.get_weights())
+    copy.name = "encoder"
+    copy.trainable = bool(trainable)
+    image = keras.Input(tuple(encoder.input.shape[1:]), name="image")
+    probabilities = layers.Dense(classes, activation="softmax", name="head")(copy(image))
+    return keras.Model(image, probabilities, name=name)

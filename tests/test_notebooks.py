@@ -12,11 +12,16 @@ import nbformat
 import pytest
 
 from cae_keras import REPOSITORY_URL, cli
-from cae_keras.notebooks import _TF_LOG_LINE, _clean_outputs, colab_url, hygiene_problems
+from cae_keras.notebooks import _clean_outputs, colab_url, hygiene_problems
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LESSONS = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 CELL_TIMEOUT = 600  # seconds per cell; papermill's default is no limit at all
+# tests/conftest.py quietens TensorFlow and hides GPUs for the test process; a
+# student's kernel has neither setting, so the lesson runs without them.
+STUDENT_UNSET = ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")
+# An object's default repr, `<keras.src.callbacks.history.History at 0x7f...>`.
+OBJECT_ADDRESS = re.compile(r"<[\w.]+ (?:object )?at 0x[0-9a-f]+>")
 
 # Small settings per lesson, and what each run must write.
 RUNS = [
@@ -73,47 +78,111 @@ def test_every_lesson_is_run_by_a_test():
     assert len(LESSONS) == 9
 
 
-def run_lesson(tmp_path, name, parameters):
-    """Run a lesson through papermill into `tmp_path`; return the executed
-    notebook and its `output_dir`."""
+def run_lesson(tmp_path, name, parameters, extra_cells=()):
+    """Run a lesson through papermill into `tmp_path`, in a student's
+    environment (none of the test suite's TensorFlow settings), with
+    `extra_cells` appended; return the executed notebook and its `output_dir`."""
     import papermill
 
+    source = NOTEBOOKS / name
+    if extra_cells:
+        nb = nbformat.read(source, as_version=4)
+        nb.cells.extend(nbformat.v4.new_code_cell(code) for code in extra_cells)
+        source = tmp_path / f"source_{name}"
+        nbformat.write(nb, source)
     out_dir = tmp_path / "out"
+    student_env = {k: os.environ[k] for k in STUDENT_UNSET if k in os.environ}
+    for key in student_env:
+        del os.environ[key]  # the kernel inherits the environment at its start
+    try:
+        _execute(papermill, source, tmp_path / name, parameters, out_dir)
+    finally:
+        os.environ.update(student_env)
+    return nbformat.read(tmp_path / name, as_version=4), out_dir
+
+
+def _execute(papermill, source, target, parameters, out_dir):
     papermill.execute_notebook(
-        str(NOTEBOOKS / name),
-        str(tmp_path / name),
+        str(source),
+        str(target),
         parameters={**parameters, "output_dir": str(out_dir)},
         cwd=str(NOTEBOOKS),
         kernel_name="python3",
         execution_timeout=CELL_TIMEOUT,
         progress_bar=False,
     )
-    return nbformat.read(tmp_path / name, as_version=4), out_dir
 
 
-def native_log_lines(nb):
-    """TensorFlow's native start-up lines that reached a cell's output live."""
+def stderr_lines(nb):
+    """Every line a cell wrote to stderr live: backend logs, warnings, anything."""
     return [
-        line
-        for cell in nb.cells
+        (i, line)
+        for i, cell in enumerate(nb.cells)
         for output in cell.get("outputs", [])
         if output.get("name") == "stderr"
         for line in output["text"].splitlines()
-        if _TF_LOG_LINE.match(line)
+        if line.strip()
     ]
+
+
+def object_addresses(nb):
+    """Default object reprs (`<... at 0x...>`) in any output a student sees."""
+    return [
+        (i, match)
+        for i, cell in enumerate(nb.cells)
+        for output in cell.get("outputs", [])
+        for match in OBJECT_ADDRESS.findall(json.dumps(output.get("data", output.get("text", ""))))
+    ]
+
+
+def try_next(nb):
+    """The code a lesson's "Try next" offers, from its inline code spans:
+    `(python, shell)`. Shell lines start with `python `, `papermill ` or are a
+    papermill option (`-p`, `-y`); everything else must be Python."""
+    cell = next(c for c in nb.cells if c.cell_type == "markdown" and "## Try next" in c.source)
+    text = cell.source[cell.source.index("## Try next") :]
+    python, shell = [], []
+    for span in re.findall(r"`([^`]+)`", text):
+        (shell if span.startswith(("python ", "papermill ", "-p ", "-y ")) else python).append(span)
+    return python, shell
+
+
+def try_next_cell(nb):
+    """A cell that runs the lesson's Try next snippets in order, in the
+    lesson's namespace, then its checks cell again, so every value offered
+    for a parameter passes the lesson's own checks."""
+    python, _ = try_next(nb)
+    checks = next(c.source for c in nb.cells if "Parameters are checked first" in c.source)
+    return "\n".join(
+        [f"exec(compile({snippet!r}, 'try next', 'exec'))" for snippet in python]
+        + [f"exec(compile({checks!r}, 'checks cell', 'exec'))", "print('try next: all ran')"]
+    )
+
+
+def lesson_parameters(name):
+    import papermill
+
+    return set(papermill.inspect_notebook(str(NOTEBOOKS / name)))
 
 
 @pytest.mark.parametrize(
     "name,parameters,files", RUNS, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(RUNS)]
 )
 def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
-    executed, out_dir = run_lesson(tmp_path, name, parameters)
+    first_run = next(p for n, p, _ in RUNS if n == name) is parameters
+    lesson = nbformat.read(NOTEBOOKS / name, as_version=4)
+    extra = [try_next_cell(lesson)] if first_run else []
+    executed, out_dir = run_lesson(tmp_path, name, parameters, extra)
     for file in files:
         assert (out_dir / file).stat().st_size > 200, file
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert metrics["backend"] == "tensorflow"
-    # What a student sees live: no "failed call to cuInit", no oneDNN notes.
-    assert native_log_lines(executed) == []
+    # What a student sees live, stderr included: no "failed call to cuInit", no
+    # oneDNN or XLA notes, no warnings, no object addresses.
+    assert stderr_lines(executed) == []
+    assert object_addresses(executed) == []
+    if first_run:
+        assert "try next: all ran" in json.dumps(executed.cells[-1].outputs)
     text = json.dumps([c.get("outputs", []) for c in executed.cells])
     if name.startswith("04"):
         assert (
@@ -168,6 +237,8 @@ def test_lesson_runs_under_jax(tmp_path, monkeypatch, name, parameters):
     executed, out_dir = run_lesson(tmp_path, name, parameters)
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert metrics["backend"] == "jax"
+    assert stderr_lines(executed) == []
+    assert object_addresses(executed) == []
     text = json.dumps([c.get("outputs", []) for c in executed.cells])
     if name.startswith("03"):
         assert "Skipped: tf.nn.max_pool_with_argmax is TensorFlow's; this is jax." in text
@@ -233,6 +304,60 @@ def test_committed_lesson_hygiene(name):
     assert "output_dir" in params.source
     for line in params.source.splitlines():
         assert "#" in line, f"parameter without a comment: {line!r}"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_stored_outputs_show_no_object_addresses(name):
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    assert object_addresses(nb) == []
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_try_next_offers_only_code_that_runs(name):
+    """Python lines run in the papermill test above; here every shell line is
+    checked: commands parse, notebooks and scripts exist, options name real
+    parameters of the lesson they set."""
+    import ast
+    import shlex
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    python, shell = try_next(nb)
+    for snippet in python:
+        ast.parse(snippet)  # not prose in backticks
+    for line in shell:
+        words = shlex.split(line)
+        if words[:3] == ["python", "-m", "cae_keras"]:
+            cli.build_parser().parse_args(words[3:])
+        elif words[0] == "python":
+            assert (NOTEBOOKS.parent / words[1]).is_file(), line
+        elif words[0] == "papermill":
+            target, options = words[1], words[3:]
+            assert (NOTEBOOKS / target).is_file(), line
+        else:
+            target, options = name, words
+        if words[0] != "python":
+            names = [options[i + 1] for i in range(0, len(options), 2) if options[i] == "-p"]
+            names += [
+                options[i + 1].split(":")[0]
+                for i in range(0, len(options), 2)
+                if options[i] == "-y"
+            ]
+            assert names and set(names) <= lesson_parameters(target), line
+
+
+def test_try_next_finds_python_and_shell_lines():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "Before: `not this`.\n\n## Try next\n\n- Set `epochs = 3` (papermill: `-p epochs 3`)"
+            " and run `python -m cae_keras reproduce`."
+        ),
+        nbformat.v4.new_code_cell("# Parameters are checked first\nassert epochs > 0"),
+    ]
+    assert try_next(nb) == (["epochs = 3"], ["-p epochs 3", "python -m cae_keras reproduce"])
+    ns = {"epochs": 1}
+    exec(try_next_cell(nb), ns)
+    assert ns["epochs"] == 3
 
 
 def test_stored_stderr_keeps_warnings_but_drops_tensorflow_logs():

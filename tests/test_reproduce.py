@@ -364,3 +364,55 @@ def test_interrupted_run_keeps_the_previous_results(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run_cli(tmp_path, "--variants", "cmap1_pool4", "cmap1_pool2")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_all_black_rmse_is_the_mean_image_root_mean_square():
+    images = np.zeros((2, 28, 28, 1), "float32")
+    images[0, :14] = 1.0  # half the pixels at 1: sqrt(0.5)
+    assert reproduce.all_black_rmse(images) == pytest.approx(math.sqrt(0.5) / 2)
+
+
+def cntk_model_with(conv_bias=None, deconv=None):
+    model = reproduce.VARIANTS["cmap1_pool4"].build()
+    if conv_bias is not None:
+        model.get_layer("conv1").bias.assign(np.full((1,), conv_bias, "float32"))
+        model.get_layer("conv1").kernel.assign(np.zeros((5, 5, 1, 1), "float32"))
+    if deconv is not None:
+        model.get_layer("deconv1").kernel.assign(np.full((5, 5, 1, 1), deconv, "float32"))
+    return model
+
+
+def test_diagnose_tells_a_dead_encoder_from_a_small_decoder():
+    images = np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
+    black = reproduce.all_black_rmse(images)
+    dead = reproduce.diagnose(cntk_model_with(conv_bias=-1.0, deconv=0.1), images)
+    assert dead["active_share"] == 0.0 and dead["output_max"] == 0.0
+    assert dead["rmse"] == pytest.approx(black) and not dead["left_start"]
+    assert "encoder is dead" in reproduce.describe(dead)
+    # Encoder on (bias 0.5 everywhere), decoder still at zero: alive but unfinished.
+    faint = reproduce.diagnose(cntk_model_with(conv_bias=0.5, deconv=0.0), images)
+    assert faint["active_share"] == 1.0 and faint["decoder_max"] == 0.0
+    assert faint["rmse"] == pytest.approx(black) and not faint["left_start"]
+    text = reproduce.describe(faint)
+    assert "has not left the all-black start" in text and "encoder is alive: 100%" in text
+    # One value of 0.5 per 4x4 window, painted 5x5 with weights 0.5: each pixel
+    # gets one to four stamps of 0.25, around the images' mean of 0.5.
+    lit = reproduce.diagnose(cntk_model_with(conv_bias=0.5, deconv=0.5), images)
+    assert lit["left_start"] and lit["rmse"] < 0.9 * black
+    assert "has left the all-black start" in reproduce.describe(lit)
+
+
+def test_changes_rank_what_each_setting_buys():
+    records = [
+        record("cmap1_pool4", test=0.182),
+        record("cmap1_pool2", test=0.120),
+        record("cmap1_pool4_upsample", test=0.207),
+    ]
+    ranked = reproduce.changes(records)
+    assert [c["changed"] for c in ranked] == ["cmap1_pool2", "cmap1_pool4"]
+    assert ranked[0]["change"] == pytest.approx(0.120 - 0.182)
+    assert ranked[1]["base"] == "cmap1_pool4_upsample"
+    text = reproduce.format_changes(ranked)
+    assert "1. less pooling" in text and "change -0.0620" in text and "change -0.0250" in text
+    with pytest.raises(ValueError, match="one record per variant"):
+        reproduce.changes(records + [record("cmap1_pool2", test=0.1)])

@@ -1,0 +1,320 @@
+"""What a code is worth: pretraining an encoder when few images have labels
+(lesson 11, `python -m cae_keras fewlabels`).
+
+An autoencoder learns from images without labels. Its encoder can then start
+a classifier that has only a handful of labelled images. Three arms, with the
+same architecture (`models.small_encoder` and a softmax layer) and the same
+budget, compared at several numbers of labels:
+
+- `scratch`: the classifier from random weights;
+- `frozen`: the pretrained encoder kept fixed, only the softmax layer learns
+  (a linear probe: how linearly the code separates the digits);
+- `fine-tuned`: the pretrained encoder as the starting point, every weight
+  learns.
+
+Pretraining objectives (`OBJECTIVES`): `plain` reconstructs the image,
+`denoising` reconstructs it from a noisy copy (`data.add_noise`). Every arm
+gets the same number of optimizer steps on the labelled draw, and keeps the
+weights that scored best on the draw's own validation part; the test set is
+used once, at the end.
+"""
+
+import statistics
+import time
+
+import keras
+import numpy as np
+
+from cae_keras import checks, data, models
+from cae_keras.training import seed_everything
+
+OBJECTIVES = ("plain", "denoising")
+ARMS = ("scratch", "frozen", "fine-tuned")
+
+
+def pretrain(x, objective="plain", *, code_size=64, epochs=2, batch_size=128, sigma=0.5, seed=0):
+    """Train `models.small_autoencoder` on images without their labels.
+
+    Args:
+        x: images in 0-1, `(n, 28, 28, 1)`.
+        objective: `"plain"` (reconstruct `x`) or `"denoising"` (reconstruct
+            `x` from `data.add_noise(x, sigma)`, new noise every epoch).
+        code_size: numbers in the code. Default 64.
+        epochs: passes over `x`. Default 2.
+        batch_size: images per step. Default 128.
+        sigma: the noise of the denoising objective. Default 0.5.
+        seed: seeds the weights, the shuffling and the noise. Default 0.
+
+    Returns:
+        `(encoder, autoencoder)`; binary cross-entropy is the loss, Adam 1e-3
+        the optimizer.
+    """
+    objective = checks.choice("objective", objective, OBJECTIVES)
+    epochs = checks.positive_int("epochs", epochs)
+    batch_size = checks.positive_int("batch_size", batch_size)
+    x = _images("x", x)
+    seed_everything(seed)
+    encoder, _, autoencoder = models.small_autoencoder(code_size)
+    autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    for epoch in range(epochs):
+        inputs = (
+            data.add_noise(x, sigma, seed=seed * 1000 + epoch) if objective == "denoising" else x
+        )
+        autoencoder.fit(inputs, x, batch_size=batch_size, epochs=1, verbose=0, shuffle=True)
+    return encoder, autoencoder
+
+
+def _images(name, x):
+    x = np.asarray(x, np.float32)
+    if x.ndim != 4 or x.shape[1:] != (28, 28, 1) or len(x) == 0:
+        raise ValueError(f"`{name}` must be a non-empty (n, 28, 28, 1) array, got shape {x.shape}.")
+    return x
+
+
+def train_classifier(
+    arm,
+    x,
+    y,
+    x_val,
+    y_val,
+    *,
+    encoder=None,
+    code_size=64,
+    steps=1000,
+    evaluations=10,
+    batch_size=32,
+    learning_rate=1e-3,
+    seed=0,
+):
+    """Train one arm's classifier on a labelled draw, within a fixed budget.
+
+    The budget is `steps` Adam steps of `batch_size` images, in
+    `evaluations` stretches; after each, the classifier is scored on
+    `(x_val, y_val)` and the best stretch's weights are kept (the first
+    best, on ties). Every arm gets the same budget and the same rule.
+
+    Args:
+        arm: `"scratch"`, `"frozen"` or `"fine-tuned"`.
+        x, y: the labelled training images and their labels.
+        x_val, y_val: the draw's validation images and labels.
+        encoder: the pretrained encoder, for `frozen` and `fine-tuned`.
+        code_size: the code size of a `scratch` encoder. Default 64.
+        steps: optimizer steps. Default 1000.
+        evaluations: how many times validation is scored. Default 10.
+        batch_size: images per step. Default 32.
+        learning_rate: Adam's step size. Default 1e-3.
+        seed: seeds the head's (and a `scratch` encoder's) weights and the
+            order of the images. Default 0.
+
+    Returns:
+        `(model, val_accuracy)`: the classifier with its best weights, and
+        their validation accuracy.
+    """
+    arm = checks.choice("arm", arm, ARMS)
+    if arm != "scratch" and encoder is None:
+        raise ValueError(f"`encoder` is needed for the {arm!r} arm.")
+    x, x_val = _images("x", x), _images("x_val", x_val)
+    y, y_val = np.asarray(y), np.asarray(y_val)
+    for name, images, labels in (("y", x, y), ("y_val", x_val, y_val)):
+        if labels.shape != (len(images),):
+            raise ValueError(f"`{name}` must hold one label per image, got shape {labels.shape}.")
+    steps = checks.positive_int("steps", steps)
+    evaluations = checks.positive_int("evaluations", evaluations)
+    if steps % evaluations:
+        raise ValueError(f"`steps` ({steps}) must be a multiple of `evaluations` ({evaluations}).")
+    batch_size = checks.positive_int("batch_size", batch_size)
+    learning_rate = checks.positive_number("learning_rate", learning_rate)
+    seed_everything(seed)
+    if arm == "scratch":
+        encoder = models.small_encoder(code_size)
+    model = models.classifier_on(encoder, trainable=arm != "frozen", name=arm.replace("-", "_"))
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    # One stretch is `steps / evaluations` batches drawn from the labelled
+    # images in shuffled passes, so a small draw repeats, as it must.
+    per_stretch = steps // evaluations * batch_size
+    rng = np.random.default_rng(seed)
+    order = np.concatenate(
+        [rng.permutation(len(x)) for _ in range(-(-per_stretch * evaluations // len(x)))]
+    )[: per_stretch * evaluations].reshape(evaluations, per_stretch)
+    x_rep, y_rep = x[order.reshape(-1)], y[order.reshape(-1)]
+    best = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy", mode="max", patience=evaluations, restore_best_weights=True
+    )
+    model.fit(
+        x_rep,
+        y_rep,
+        batch_size=batch_size,
+        epochs=evaluations,
+        steps_per_epoch=steps // evaluations,
+        validation_data=(x_val, y_val),
+        callbacks=[best],
+        shuffle=False,
+        verbose=0,
+    )
+    return model, float(best.best)
+
+
+def accuracy(model, x, y):
+    """The share of images whose most probable class is their label."""
+    predicted = np.argmax(model.predict(_images("x", x), batch_size=1000, verbose=0), axis=-1)
+    return float(np.mean(predicted == np.asarray(y)))
+
+
+def compare(
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    *,
+    labels=(100, 300, 1000),
+    draws=2,
+    objectives=OBJECTIVES,
+    pretrain_epochs=2,
+    code_size=64,
+    steps=1000,
+    evaluations=10,
+    learning_rate=1e-3,
+    seed=0,
+    log=None,
+):
+    """Pretrain once per objective, then train every arm at every number of
+    labels on `draws` labelled draws; test each classifier once.
+
+    Args:
+        x_train, y_train: the pool: pretraining uses its images without
+            labels; the labelled draws come from it.
+        x_test, y_test: the test set, scored once per classifier.
+        labels: numbers of labelled images (each at least 20: two of each
+            digit, one for training and one for validation).
+        draws: labelled draws per number of labels (seeds `seed`,
+            `seed + 1`, ...). Default 2.
+        objectives: pretraining objectives from `OBJECTIVES`.
+        pretrain_epochs, code_size: see `pretrain`.
+        steps, evaluations, learning_rate: every arm's budget, see
+            `train_classifier`.
+        seed: seeds pretraining and the first draw. Default 0.
+        log: called with each progress line. Default: print it, flushed.
+
+    Returns:
+        A list of records: `labels`, `draw`, `arm`, `objective` (`None` for
+        scratch), `val_accuracy`, `test_accuracy`, `seconds`; and the
+        pretraining records (`arm` `"pretraining"`, with `test_loss`).
+    """
+    log = log or (lambda line: print(line, flush=True))
+    x_train, x_test = _images("x_train", x_train), _images("x_test", x_test)
+    labels = _label_counts(labels)
+    draws = checks.positive_int("draws", draws)
+    objectives = _objectives(objectives)
+    seed = checks.seed(seed)
+    records, encoders = [], {}
+    for objective in objectives:
+        start = time.perf_counter()
+        encoders[objective], autoencoder = pretrain(
+            x_train, objective, code_size=code_size, epochs=pretrain_epochs, seed=seed
+        )
+        loss = float(autoencoder.evaluate(x_test, x_test, batch_size=1000, verbose=0))
+        seconds = time.perf_counter() - start
+        log(f"pretrained ({objective}): test cross-entropy {loss:.4f} in {seconds:.1f} s")
+        records.append(
+            {"arm": "pretraining", "objective": objective, "test_loss": loss, "seconds": seconds}
+        )
+    for n in labels:
+        for draw in range(draws):
+            train, val = data.labelled_draw(y_train, n, seed=seed + draw)
+            arms = [("scratch", None)] + [(a, o) for o in objectives for a in ARMS[1:]]
+            for arm, objective in arms:
+                start = time.perf_counter()
+                model, val_accuracy = train_classifier(
+                    arm,
+                    x_train[train],
+                    y_train[train],
+                    x_train[val],
+                    y_train[val],
+                    encoder=encoders.get(objective),
+                    code_size=code_size,
+                    steps=steps,
+                    evaluations=evaluations,
+                    learning_rate=learning_rate,
+                    seed=seed + draw,
+                )
+                record = {
+                    "labels": n,
+                    "draw": draw,
+                    "arm": arm,
+                    "objective": objective,
+                    "val_accuracy": val_accuracy,
+                    "test_accuracy": accuracy(model, x_test, y_test),
+                    "seconds": round(time.perf_counter() - start, 1),
+                }
+                records.append(record)
+                name = arm if objective is None else f"{arm} ({objective})"
+                log(
+                    f"  {n} labels, draw {draw}, {name}: test accuracy "
+                    f"{record['test_accuracy']:.3f} ({record['seconds']:.1f} s)"
+                )
+    return records
+
+
+def _label_counts(labels):
+    if isinstance(labels, (int, np.integer)):
+        labels = [labels]
+    labels = [
+        checks.positive_int("labels", n, minimum=20, why=" (two of each digit)") for n in labels
+    ]
+    if not labels or len(set(labels)) != len(labels):
+        raise ValueError(f"`labels` must be a non-empty list of distinct numbers, got {labels}.")
+    return sorted(labels)
+
+
+def _objectives(objectives):
+    objectives = [objectives] if isinstance(objectives, str) else list(objectives)
+    objectives = [checks.choice("objectives", o, OBJECTIVES) for o in objectives]
+    if not objectives or len(set(objectives)) != len(objectives):
+        raise ValueError(f"`objectives` must name each of {list(OBJECTIVES)} at most once.")
+    return objectives
+
+
+def summarize(records):
+    """One row per number of labels and classifier: the test accuracy's mean,
+    min and max over the draws. Classifiers are `scratch` and `frozen
+    (plain)`, `fine-tuned (plain)`, ... in `compare`'s order."""
+    rows = {}
+    for r in records:
+        if r["arm"] == "pretraining":
+            continue
+        name = r["arm"] if r["objective"] is None else f"{r['arm']} ({r['objective']})"
+        rows.setdefault((r["labels"], name), []).append(r["test_accuracy"])
+    return [
+        {
+            "labels": n,
+            "classifier": name,
+            "mean": statistics.mean(values),
+            "min": min(values),
+            "max": max(values),
+            "draws": len(values),
+        }
+        for (n, name), values in rows.items()
+    ]
+
+
+def format_table(rows):
+    """`summarize`'s rows as a table: one line per number of labels, one
+    column per classifier, `mean (min-max)` over the draws."""
+    names = list(dict.fromkeys(r["classifier"] for r in rows))
+    counts = sorted({r["labels"] for r in rows})
+    cell = {(r["labels"], r["classifier"]): r for r in rows}
+    width = max(19, *(len(n) for n in names))
+    head = f"{'labels':>6}  " + "  ".join(f"{n:>{width}}" for n in names)
+    lines = [head, "-" * len(head)]
+    for n in counts:
+        values = []
+        for name in names:
+            r = cell.get((n, name))
+            text = "-" if r is None else f"{r['mean']:.3f} ({r['min']:.3f}-{r['max']:.3f})"
+            values.append(f"{text:>{width}}")
+        lines.append(f"{n:>6}  " + "  ".join(values))
+    return "\n".join(lines)
