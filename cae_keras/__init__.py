@@ -12,6 +12,9 @@ The lessons in ``notebooks/`` import everything reusable from here:
 - ``cae_keras.metrics``: CNTK's per-image RMSE.
 - ``cae_keras.models``: the autoencoders the lessons port.
 - ``cae_keras.training``, ``cae_keras.plots``: training and pictures.
+- ``cae_keras.reproduce``, ``cae_keras.anomaly``, ``cae_keras.fewlabels``: the
+  jobs of lessons 04-05, 08 and 11, at full size from the command line
+  (``cae_keras.cli``), published through ``cae_keras.publish``.
 """
 
 import os as _os

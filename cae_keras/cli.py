@@ -1,9 +1,9 @@
-"""Command line: `reproduce`, `anomaly` and `notebooks`.
+"""Command line: `reproduce`, `anomaly`, `fewlabels` and `notebooks`.
 
 Run it as `python -m cae_keras COMMAND` or, once the package is installed, as
 `cae-keras COMMAND`. This module only parses, prints and sets the exit code;
 each job lives in the module a notebook can call (`reproduce.run_job`,
-`anomaly.run_job`, `notebooks.execute_notebooks`). Arguments are parsed before
+`anomaly.run_job`, `fewlabels.run_job`, `notebooks.execute_notebooks`). Arguments are parsed before
 Keras loads, so `--help` and a bad value answer at once.
 
 Exit codes: 0 done; 1 a run failed or a full-size `reproduce` missed a
@@ -162,6 +162,60 @@ def build_parser(prog=None):
     ano.add_argument("--seed", type=_int_in(0, _MAX_SEED), default=0, help="seed (default 0)")
     ano.add_argument("--json", default=None, help="also write the table to this JSON file")
     ano.set_defaults(run=anomaly, usage_error=ano.error)
+    few = sub.add_parser(
+        "fewlabels",
+        help="lesson 11 at full size: what pretraining an encoder is worth with few labels",
+        description=(
+            "Pretrain an encoder as an autoencoder on the training images without labels "
+            "(once per objective), then train a classifier from scratch, on the frozen "
+            "pretrained encoder and on the fine-tuned one, on labelled draws of each size; "
+            "print the test accuracy (mean and min-max over draws). --out holds one run."
+        ),
+    )
+    few.add_argument(
+        "--labels",
+        nargs="+",
+        type=_int_in(20, 60000),
+        default=[100, 300, 1000, 3000],
+        metavar="N",
+        help="numbers of labelled images, each at least 20 (default: 100 300 1000 3000)",
+    )
+    few.add_argument(
+        "--draws", type=_int_in(1, 100), default=3, help="labelled draws per number (default 3)"
+    )
+    few.add_argument(
+        "--objectives",
+        nargs="+",
+        choices=("plain", "denoising"),
+        default=["plain", "denoising"],
+        metavar="NAME",
+        help="pretraining objectives: plain, denoising (default both)",
+    )
+    few.add_argument(
+        "--epochs",
+        type=_int_in(1, _MAX_EPOCHS),
+        default=2,
+        help="pretraining epochs per objective (default 2)",
+    )
+    few.add_argument(
+        "--steps",
+        type=_int_in(10, 10**6),
+        default=1000,
+        help="optimizer steps per classifier, the same for every arm (default 1000)",
+    )
+    few.add_argument(
+        "--code-size", type=_int_in(1, 3136), default=64, help="numbers in the code (default 64)"
+    )
+    few.add_argument("--seed", type=_int_in(0, _MAX_SEED), default=0, help="seed (default 0)")
+    few.add_argument(
+        "--limit",
+        type=_int_in(20, 60000),
+        default=None,
+        help="use at most this many images per split (default: all)",
+    )
+    few.add_argument("--out", default="outputs/fewlabels", help="output folder")
+    few.add_argument("--data", default=None, help="an mnist.npz (default: search)")
+    few.set_defaults(run=fewlabels, usage_error=few.error)
     nbs = sub.add_parser("notebooks", help="re-execute the lessons in place")
     nbs.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
     nbs.add_argument(
@@ -247,6 +301,53 @@ def anomaly(args):
     _say(job.format_auc_table(records))
     if args.json is not None:
         _say(f"\nwrote {args.json}")
+    return 0
+
+
+def fewlabels(args):
+    from cae_keras import data, publish
+    from cae_keras import fewlabels as job
+
+    for flag, values in (("--labels", args.labels), ("--objectives", args.objectives)):
+        if len(set(values)) != len(values):
+            raise UsageError(flag, f"name each once, got {' '.join(map(str, values))}")
+    if args.steps % 10:
+        raise UsageError(
+            "--steps", f"expected a multiple of 10 (ten validation checks), got {args.steps}"
+        )
+    try:
+        out = publish.check_output_folder(args.out)
+    except ValueError as error:
+        raise UsageError("--out", error) from None
+    try:
+        (x_train, y_train), (x_test, y_test) = data.load_mnist(args.data, limit=args.limit)
+    except (OSError, ValueError) as error:
+        raise UsageError("--data", error) from None
+    try:
+        job.check_labels(y_train, args.labels)
+    except ValueError as error:
+        raise UsageError("--labels", str(error).removeprefix("`labels`: ")) from None
+    try:
+        result = job.run_job(
+            out,
+            x_train,
+            y_train,
+            x_test,
+            y_test,
+            log=_say,
+            labels=args.labels,
+            draws=args.draws,
+            objectives=args.objectives,
+            pretrain_epochs=args.epochs,
+            steps=args.steps,
+            code_size=args.code_size,
+            seed=args.seed,
+        )
+    except OSError as error:
+        raise SystemExit(f"error: --out: cannot write results: {error}") from None
+    _say()
+    _say(result["table"])
+    _say(f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files'])} files to {out}/.")
     return 0
 
 

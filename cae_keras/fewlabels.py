@@ -32,7 +32,17 @@ OBJECTIVES = ("plain", "denoising")
 ARMS = ("scratch", "frozen", "fine-tuned")
 
 
-def pretrain(x, objective="plain", *, code_size=64, epochs=2, batch_size=128, sigma=0.5, seed=0):
+def pretrain(
+    x,
+    objective="plain",
+    *,
+    code_size=64,
+    epochs=2,
+    batch_size=128,
+    learning_rate=1e-3,
+    sigma=0.5,
+    seed=0,
+):
     """Train `models.small_autoencoder` on images without their labels.
 
     Args:
@@ -42,12 +52,13 @@ def pretrain(x, objective="plain", *, code_size=64, epochs=2, batch_size=128, si
         code_size: numbers in the code. Default 64.
         epochs: passes over `x`. Default 2.
         batch_size: images per step. Default 128.
+        learning_rate: Adam's step size. Default 1e-3.
         sigma: the noise of the denoising objective. Default 0.5.
         seed: seeds the weights, the shuffling and the noise. Default 0.
 
     Returns:
-        `(encoder, autoencoder)`; binary cross-entropy is the loss, Adam 1e-3
-        the optimizer.
+        `(encoder, autoencoder)`; binary cross-entropy is the loss, Adam the
+        optimizer.
     """
     objective = checks.choice("objective", objective, OBJECTIVES)
     epochs = checks.positive_int("epochs", epochs)
@@ -55,7 +66,8 @@ def pretrain(x, objective="plain", *, code_size=64, epochs=2, batch_size=128, si
     x = _images("x", x)
     seed_everything(seed)
     encoder, _, autoencoder = models.small_autoencoder(code_size)
-    autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    learning_rate = checks.positive_number("learning_rate", learning_rate)
+    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
     for epoch in range(epochs):
         inputs = (
             data.add_noise(x, sigma, seed=seed * 1000 + epoch) if objective == "denoising" else x
@@ -173,11 +185,13 @@ def compare(
     labels=(100, 300, 1000),
     draws=2,
     objectives=OBJECTIVES,
+    encoders=None,
     pretrain_epochs=2,
     code_size=64,
     steps=1000,
     evaluations=10,
     learning_rate=1e-3,
+    finetune_learning_rate=None,
     seed=0,
     log=None,
 ):
@@ -193,9 +207,14 @@ def compare(
         draws: labelled draws per number of labels (seeds `seed`,
             `seed + 1`, ...). Default 2.
         objectives: pretraining objectives from `OBJECTIVES`.
+        encoders: optional dict from objective to an encoder pretrained
+            already (by `pretrain`); the others are pretrained here.
         pretrain_epochs, code_size: see `pretrain`.
         steps, evaluations, learning_rate: every arm's budget, see
             `train_classifier`.
+        finetune_learning_rate: the fine-tuned arm's step size. Default:
+            `learning_rate`. A smaller one keeps the pretrained encoder
+            closer to where pretraining left it.
         seed: seeds pretraining and the first draw. Default 0.
         log: called with each progress line. Default: print it, flushed.
 
@@ -206,12 +225,14 @@ def compare(
     """
     log = log or (lambda line: print(line, flush=True))
     x_train, x_test = _images("x_train", x_train), _images("x_test", x_test)
-    labels = _label_counts(labels)
+    labels = check_labels(y_train, labels)
     draws = checks.positive_int("draws", draws)
-    objectives = _objectives(objectives)
+    objectives = check_objectives(objectives)
     seed = checks.seed(seed)
-    records, encoders = [], {}
+    records, encoders = [], dict(encoders or {})
     for objective in objectives:
+        if objective in encoders:
+            continue
         start = time.perf_counter()
         encoders[objective], autoencoder = pretrain(
             x_train, objective, code_size=code_size, epochs=pretrain_epochs, seed=seed
@@ -238,7 +259,11 @@ def compare(
                     code_size=code_size,
                     steps=steps,
                     evaluations=evaluations,
-                    learning_rate=learning_rate,
+                    learning_rate=(
+                        finetune_learning_rate
+                        if arm == "fine-tuned" and finetune_learning_rate is not None
+                        else learning_rate
+                    ),
                     seed=seed + draw,
                 )
                 record = {
@@ -259,7 +284,10 @@ def compare(
     return records
 
 
-def _label_counts(labels):
+def check_labels(y, labels):
+    """`labels` sorted, if each number can be drawn from `y` (at least 20:
+    two of each digit, and no more of a digit than `y` holds), before any
+    training."""
     if isinstance(labels, (int, np.integer)):
         labels = [labels]
     labels = [
@@ -267,10 +295,16 @@ def _label_counts(labels):
     ]
     if not labels or len(set(labels)) != len(labels):
         raise ValueError(f"`labels` must be a non-empty list of distinct numbers, got {labels}.")
+    for n in labels:
+        try:
+            data.labelled_draw(y, n)
+        except ValueError as error:
+            raise ValueError(f"`labels`: {n} cannot be drawn: {error}") from None
     return sorted(labels)
 
 
-def _objectives(objectives):
+def check_objectives(objectives):
+    """`objectives` as a list, if each is one of `OBJECTIVES`, once."""
     objectives = [objectives] if isinstance(objectives, str) else list(objectives)
     objectives = [checks.choice("objectives", o, OBJECTIVES) for o in objectives]
     if not objectives or len(set(objectives)) != len(objectives):
@@ -318,3 +352,171 @@ def format_table(rows):
             values.append(f"{text:>{width}}")
         lines.append(f"{n:>6}  " + "  ".join(values))
     return "\n".join(lines)
+
+
+def linear_autoencoder_vs_pca(x, dims=8, *, epochs=10, batch_size=128, seed=0):
+    """Train a linear autoencoder and compare its code with PCA's.
+
+    A linear autoencoder (`dims` numbers, no activation, trained with MSE on
+    centred images) can at best reach the error of keeping the top `dims`
+    principal components, and it does so by spanning the same subspace,
+    though in its own basis: the numbers need not be the components, only
+    their span is the same. The principal angles between the decoder's
+    subspace and PCA's (computed with NumPy's SVD) measure how close it got.
+
+    Args:
+        x: images `(n, 28, 28, 1)`.
+        dims: the code size, and the number of components. Default 8.
+        epochs, batch_size: training of the linear autoencoder.
+        seed: seeds its weights and shuffling. Default 0.
+
+    Returns:
+        A dict: `angles_degrees` (the `dims` principal angles, smallest
+        first), `pca_mse` (the mean squared error of PCA's reconstruction,
+        the least any `dims`-number linear code can reach), `autoencoder_mse`
+        `mean_image_mse` (the error of keeping no component) and
+        `captured` (the share of the variance PCA keeps that the autoencoder
+        keeps too: 1 is PCA's optimum).
+    """
+    x = _images("x", x).reshape(len(x), -1).astype(np.float64)
+    dims = checks.positive_int("dims", dims)
+    if dims >= min(x.shape):
+        raise ValueError(f"`dims` must be below {min(x.shape)} here, got {dims}.")
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    components = vt[:dims]  # (dims, 784), orthonormal rows
+    pca_recon = centred @ components.T @ components
+    seed_everything(seed)
+    code = keras.Input((x.shape[1],), name="image")
+    hidden = keras.layers.Dense(dims, use_bias=False, name="encode")(code)
+    out = keras.layers.Dense(x.shape[1], use_bias=False, name="decode")(hidden)
+    model = keras.Model(code, out, name="linear_autoencoder")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    data32 = centred.astype(np.float32)
+    model.fit(data32, data32, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True)
+    decoder = keras.ops.convert_to_numpy(model.get_layer("decode").kernel).astype(np.float64)
+    basis, _ = np.linalg.qr(decoder.T)  # (784, dims): the decoder's subspace
+    cosines = np.clip(np.linalg.svd(components @ basis, compute_uv=False), -1.0, 1.0)
+    ae_recon = model.predict(data32, batch_size=1000, verbose=0)
+    pca_mse = float(np.mean((centred - pca_recon) ** 2))
+    ae_mse = float(np.mean((centred - ae_recon) ** 2))
+    total = float(np.mean(centred**2))
+    return {
+        "angles_degrees": sorted(np.degrees(np.arccos(cosines)).tolist()),
+        "pca_mse": pca_mse,
+        "autoencoder_mse": ae_mse,
+        "mean_image_mse": total,
+        "captured": (total - ae_mse) / (total - pca_mse),
+    }
+
+
+def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
+    """The `python -m cae_keras fewlabels` job: `compare`, then publish into
+    `out` (see `cae_keras.publish`): `results.json` (settings, summary and
+    every record), `table.txt` and `accuracy.png`. Nothing of a previous run
+    in `out` changes until every classifier has been tested.
+
+    Args:
+        out: the output folder.
+        x_train, y_train, x_test, y_test: as `compare`.
+        log: called with each progress line. Default: print it, flushed.
+        **settings: `compare`'s keyword arguments.
+
+    Returns:
+        The manifest written to `results.json`, with `rows` and `table` added.
+    """
+    from cae_keras import plots, publish
+
+    out = publish.check_output_folder(out)
+    with publish.publishing(out) as run:
+        start = time.perf_counter()
+        records = compare(x_train, y_train, x_test, y_test, log=log, **settings)
+        rows = summarize(records)
+        table = format_table(rows)
+        (run.scratch / "table.txt").write_text(table + "\n")
+        fig = plots.accuracy_vs_labels(rows)
+        fig.savefig(run.scratch / "accuracy.png", dpi=100)
+        plots.plt.close(fig)
+        manifest = {
+            "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+            "train_images": int(len(x_train)),
+            "test_images": int(len(x_test)),
+            "total_seconds": round(time.perf_counter() - start, 1),
+            "summary": rows,
+            "runs": records,
+        }
+        run.publish(manifest)
+    return {**manifest, "files": run.files, "rows": rows, "table": table}
+
+
+def verdicts(rows, tolerance=0.01):
+    """What `summarize`'s rows say, as sentences computed from them.
+
+    For each number of labels: the best pretrained classifier (by mean test
+    accuracy) against the one trained from scratch; a difference within
+    `tolerance` counts as no difference.
+
+    Returns:
+        A dict: `lines` (one sentence per number of labels, then where
+        pretraining stops mattering), `by_labels` (the numbers behind them)
+        and `claim` (one sentence that holds for the whole table).
+    """
+    by_labels, lines = [], []
+    for n in sorted({r["labels"] for r in rows}):
+        here = {r["classifier"]: r for r in rows if r["labels"] == n}
+        if "scratch" not in here or len(here) < 2:
+            continue
+        scratch = here["scratch"]["mean"]
+        name, best = max(
+            ((k, r["mean"]) for k, r in here.items() if k != "scratch"), key=lambda kv: kv[1]
+        )
+        gain = best - scratch
+        word = (
+            "no difference"
+            if abs(gain) <= tolerance
+            else f"pretraining pays {gain:+.3f}"
+            if gain > 0
+            else f"pretraining costs {-gain:.3f}"
+        )
+        by_labels.append(
+            {"labels": n, "scratch": scratch, "best": name, "best_mean": best, "gain": gain}
+        )
+        lines.append(
+            f"{n} labels: from scratch {scratch:.3f}; best pretrained, {name}, {best:.3f}: {word}."
+        )
+    # Where the start stops mattering: from the first number of labels on
+    # which every larger number is within `tolerance` too.
+    settled = None
+    for v in reversed(by_labels):
+        if abs(v["gain"]) > tolerance:
+            break
+        settled = v["labels"]
+    if settled is not None:
+        lines.append(
+            f"From {settled} labels on, the best pretrained classifier is within "
+            f"{tolerance:.2f} of scratch: there the start stops mattering."
+        )
+    fine, frozen = {}, {}
+    for r in rows:
+        arm, _, objective = r["classifier"].partition(" ")
+        if arm == "fine-tuned":
+            fine[(r["labels"], objective)] = r["mean"]
+        elif arm == "frozen":
+            frozen[(r["labels"], objective)] = r["mean"]
+    both = fine.keys() & frozen.keys()
+    claim = (
+        "Fine-tuning beats the frozen probe at every number of labels, for every objective: "
+        f"{bool(both) and all(fine[k] > frozen[k] for k in both)}"
+    )
+    return {"lines": lines, "by_labels": by_labels, "claim": claim}
+
+
+def pca_claim(pca, share=0.95):
+    """One sentence on `linear_autoencoder_vs_pca`'s result: whether the
+    linear autoencoder keeps at least `share` of the variance that PCA, the
+    best any code of its size can do, keeps."""
+    dims = len(pca["angles_degrees"])
+    return (
+        f"The {dims}-number linear autoencoder keeps at least {share:.0%} of the variance "
+        f"PCA's {dims} components keep: {pca['captured'] >= share}"
+    )

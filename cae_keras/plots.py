@@ -396,3 +396,50 @@ def roc_figure(fpr, tpr, auc, point=None):
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def accuracy_vs_labels(rows, title="Test accuracy against the number of labels"):
+    """Test accuracy of each classifier against the number of labelled
+    images (log axis): the mean over draws as a line, the lowest and highest
+    draw as a band.
+
+    Args:
+        rows: `fewlabels.summarize` rows (`labels`, `classifier`, `mean`,
+            `min`, `max`).
+        title: the axes' title.
+    """
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    fig, ax = plt.subplots(figsize=(7.6, 4.0))
+    styles = {"scratch": "-", "frozen": ":", "fine-tuned": "--"}
+    colours = {}
+    for name in dict.fromkeys(r["classifier"] for r in rows):
+        mine = sorted((r for r in rows if r["classifier"] == name), key=lambda r: r["labels"])
+        n = [r["labels"] for r in mine]
+        objective = name.split("(")[-1].rstrip(")") if "(" in name else None
+        colour = "black" if objective is None else colours.setdefault(objective, f"C{len(colours)}")
+        arm = name.split(" (")[0]
+        ax.plot(
+            n,
+            [r["mean"] for r in mine],
+            ls=styles.get(arm, "-"),
+            marker="o",
+            ms=4,
+            color=colour,
+            label=name,
+        )
+        ax.fill_between(
+            n, [r["min"] for r in mine], [r["max"] for r in mine], color=colour, alpha=0.12, lw=0
+        )
+    counts = sorted({r["labels"] for r in rows})
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(counts))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{c:,}" for c in counts])
+    ax.set_xlabel("labelled images (log scale)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    fig.tight_layout()
+    return fig

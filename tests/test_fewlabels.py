@@ -115,3 +115,88 @@ def test_summary_table_gives_mean_and_range_over_draws():
     table = fewlabels.format_table(rows)
     assert "frozen (plain)" in table.splitlines()[0]
     assert "0.750 (0.700-0.800)" in table and "0.620 (0.600-0.640)" in table
+
+
+def test_fewlabels_command_publishes_table_figure_and_results(tmp_path, capsys):
+    import json
+
+    from cae_keras import cli
+
+    out = tmp_path / "out"
+    argv = ["fewlabels", "--labels", "20", "30", "--draws", "2", "--epochs", "1"]
+    argv += ["--steps", "10", "--limit", "300", "--objectives", "plain", "--out", str(out)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert {"table.txt", "accuracy.png"} <= set(results["files"])
+    assert (out / "table.txt").read_text().strip() in printed
+    assert results["settings"]["labels"] == [20, 30] and results["train_images"] == 300
+    classifiers = {(r["labels"], r["classifier"]) for r in results["summary"]}
+    assert classifiers == {
+        (n, c) for n in (20, 30) for c in ("scratch", "frozen (plain)", "fine-tuned (plain)")
+    }
+    tested = [r for r in results["runs"] if r["arm"] != "pretraining"]
+    assert len(tested) == 2 * 2 * 3 and all(0 <= r["test_accuracy"] <= 1 for r in tested)
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--labels", "10"], "error: --labels: expected an integer from 20 to 60000, got '10'"),
+        (["--labels", "20", "20"], "error: --labels: name each once"),
+        (["--steps", "15"], "error: --steps: expected a multiple of 10"),
+        (["--objectives", "vae"], "error: --objectives: invalid choice: 'vae'"),
+        (["--limit", "100", "--labels", "90"], "error: --labels: 90 cannot be drawn"),
+    ],
+)
+def test_fewlabels_command_refuses_bad_values_before_training(argv, message, capsys, monkeypatch):
+    from cae_keras import cli
+
+    monkeypatch.setattr(fewlabels, "pretrain", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["fewlabels", *argv])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_verdicts_compare_the_best_pretrained_arm_with_scratch():
+    rows = [
+        {"labels": 100, "classifier": "scratch", "mean": 0.77},
+        {"labels": 100, "classifier": "frozen (plain)", "mean": 0.55},
+        {"labels": 100, "classifier": "fine-tuned (plain)", "mean": 0.70},
+        {"labels": 1000, "classifier": "scratch", "mean": 0.89},
+        {"labels": 1000, "classifier": "frozen (plain)", "mean": 0.77},
+        {"labels": 1000, "classifier": "fine-tuned (plain)", "mean": 0.895},
+    ]
+    v = fewlabels.verdicts(rows)
+    assert v["lines"][0] == (
+        "100 labels: from scratch 0.770; best pretrained, fine-tuned (plain), 0.700: "
+        "pretraining costs 0.070."
+    )
+    assert "no difference" in v["lines"][1] and v["lines"][2].startswith("From 1000 labels on")
+    assert v["claim"].endswith(": True")
+    # A gap at the largest number: the start never stops mattering.
+    assert len(fewlabels.verdicts(rows[:3] + [dict(rows[3], mean=0.8)] + rows[4:])["lines"]) == 2
+    rows[2]["mean"] = 0.5  # fine-tuned below frozen at 100 labels
+    assert fewlabels.verdicts(rows)["claim"].endswith(": False")
+
+
+def test_linear_autoencoder_finds_the_principal_subspace():
+    # Data on a 3-dimensional subspace plus a little noise: PCA's top 3
+    # components span it, and so must a trained 3-number linear code.
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(784, 3)))[0]
+    x = (rng.normal(size=(2000, 3)) * [3.0, 2.0, 1.0]) @ basis.T + 0.01 * rng.normal(
+        size=(2000, 784)
+    )
+    x = (x - x.min()) / (x.max() - x.min())
+    result = fewlabels.linear_autoencoder_vs_pca(
+        x.reshape(-1, 28, 28, 1).astype("float32"), 3, epochs=30
+    )
+    assert max(result["angles_degrees"]) < 5.0
+    assert result["pca_mse"] <= result["autoencoder_mse"] < 0.1 * result["mean_image_mse"]
+    kept = (result["mean_image_mse"] - result["autoencoder_mse"]) / (
+        result["mean_image_mse"] - result["pca_mse"]
+    )
+    assert result["captured"] == pytest.approx(kept) and 0.99 < kept <= 1.0
+    assert fewlabels.pca_claim(result).endswith("keep: True")

@@ -70,12 +70,17 @@ RUNS = [
         {"epochs": 1, "limit": 600, "beta": 2.0},
         ["latent_scatter.png", "latent_manifold.png", "prior_samples.png"],
     ),
+    (
+        "11_few_labels.ipynb",
+        {"labels": [20, 40], "draws": 2, "limit": 600, "steps": 20, "pca_dims": 4},
+        ["reconstructions.png", "accuracy.png"],
+    ),
 ]
 
 
 def test_every_lesson_is_run_by_a_test():
     assert LESSONS == sorted({name for name, _, _ in RUNS})
-    assert len(LESSONS) == 9
+    assert len(LESSONS) == 10
 
 
 def run_lesson(tmp_path, name, parameters, extra_cells=()):
@@ -210,6 +215,25 @@ def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
     if name.startswith("09"):
         assert metrics["beta"] == 2.0 and metrics["vae_kl"] >= 0.0
         assert len(metrics["vae_code_std"]) == 2
+    if name.startswith("11"):
+        # Every classifier of every arm, objective and number of labels, with its spread.
+        assert {(r["labels"], r["classifier"]) for r in metrics["summary"]} == {
+            (n, c)
+            for n in (20, 40)
+            for c in (
+                "scratch",
+                "frozen (plain)",
+                "fine-tuned (plain)",
+                "frozen (denoising)",
+                "fine-tuned (denoising)",
+            )
+        }
+        assert all(
+            r["draws"] == 2 and 0 <= r["min"] <= r["mean"] <= r["max"] <= 1
+            for r in metrics["summary"]
+        )
+        assert len(metrics["pca"]["angles_degrees"]) == 4
+        assert metrics["pca"]["pca_mse"] <= metrics["pca"]["autoencoder_mse"] + 1e-6
 
 
 # One run per lesson under JAX, small settings: every lesson runs on every backend.
@@ -223,6 +247,7 @@ JAX_RUNS = [
     ("07_tied_weights.ipynb", {"epochs": 1, "limit": 300}),
     ("08_denoising_anomaly.ipynb", {"epochs": 1, "anomaly_epochs": 1, "limit": 300}),
     ("09_variational_autoencoder.ipynb", {"epochs": 1, "limit": 300}),
+    ("11_few_labels.ipynb", {"labels": [20], "draws": 1, "limit": 300, "steps": 20}),
 ]
 
 
@@ -266,6 +291,8 @@ BAD_PARAMETERS = [
     ("08_denoising_anomaly.ipynb", {"held_out": 10}, "`held_out` must be one digit"),
     ("08_denoising_anomaly.ipynb", {"sigma": -0.5}, "`sigma` must be a finite positive number"),
     ("09_variational_autoencoder.ipynb", {"beta": -1.0}, "`beta` must be a finite number >= 0"),
+    ("11_few_labels.ipynb", {"labels": [10, 100]}, "`labels` must be an integer of at least 20"),
+    ("11_few_labels.ipynb", {"objectives": ["plain", "vae"]}, "`objectives` must be one of"),
 ]
 
 
