@@ -354,7 +354,7 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def linear_autoencoder_vs_pca(x, dims=8, *, epochs=10, batch_size=128, seed=0):
+def linear_autoencoder_vs_pca(x, dims=8, *, epochs=8, batch_size=128, seed=0):
     """Train a linear autoencoder and compare its code with PCA's.
 
     A linear autoencoder (`dims` numbers, no activation, trained with MSE on
@@ -459,7 +459,8 @@ def verdicts(rows, tolerance=0.01):
     Returns:
         A dict: `lines` (one sentence per number of labels, then where
         pretraining stops mattering), `by_labels` (the numbers behind them)
-        and `claim` (one sentence that holds for the whole table).
+        and `claim` (two sentences on the whole table, each ending in True
+        or False: fine-tuned against frozen, and pretraining against scratch).
     """
     by_labels, lines = [], []
     for n in sorted({r["labels"] for r in rows}):
@@ -506,7 +507,9 @@ def verdicts(rows, tolerance=0.01):
     both = fine.keys() & frozen.keys()
     claim = (
         "Fine-tuning beats the frozen probe at every number of labels, for every objective: "
-        f"{bool(both) and all(fine[k] > frozen[k] for k in both)}"
+        f"{bool(both) and all(fine[k] > frozen[k] for k in both)}\n"
+        f"Pretraining beats scratch by more than {tolerance:.2f} at some number of labels: "
+        f"{any(v['gain'] > tolerance for v in by_labels)}"
     )
     return {"lines": lines, "by_labels": by_labels, "claim": claim}
 

@@ -174,11 +174,18 @@ def test_verdicts_compare_the_best_pretrained_arm_with_scratch():
         "pretraining costs 0.070."
     )
     assert "no difference" in v["lines"][1] and v["lines"][2].startswith("From 1000 labels on")
-    assert v["claim"].endswith(": True")
+    assert v["claim"].splitlines() == [
+        "Fine-tuning beats the frozen probe at every number of labels, for every objective: True",
+        "Pretraining beats scratch by more than 0.01 at some number of labels: False",
+    ]
     # A gap at the largest number: the start never stops mattering.
     assert len(fewlabels.verdicts(rows[:3] + [dict(rows[3], mean=0.8)] + rows[4:])["lines"]) == 2
     rows[2]["mean"] = 0.5  # fine-tuned below frozen at 100 labels
-    assert fewlabels.verdicts(rows)["claim"].endswith(": False")
+    rows[5]["mean"] = 0.95  # and pretraining pays at 1000
+    assert fewlabels.verdicts(rows)["claim"].splitlines() == [
+        "Fine-tuning beats the frozen probe at every number of labels, for every objective: False",
+        "Pretraining beats scratch by more than 0.01 at some number of labels: True",
+    ]
 
 
 def test_linear_autoencoder_finds_the_principal_subspace():
