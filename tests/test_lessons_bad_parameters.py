@@ -1,0 +1,41 @@
+"""A bad parameter stops each lesson in its checks cell, before any data or
+training, with an error that names it."""
+
+import re
+
+import pytest
+
+from tests.lesson_runs import run_lesson
+
+BAD_PARAMETERS = [
+    ("01_conv2d.ipynb", {"digit_index": 60000}, "`digit_index` must be an integer in 0..59999"),
+    ("04_cntk_autoencoder.ipynb", {"limit": 0}, "`limit` must be a positive integer or None"),
+    ("04_cntk_autoencoder.ipynb", {"pool": 3}, "`pool` must be at least 2 and divide"),
+    ("05_cntk_comparison.ipynb", {"variants": ["cmap9"]}, "unknown: \\['cmap9'\\]"),
+    ("05_cntk_comparison.ipynb", {"loss": "msee"}, "`loss` must be 'rmse'"),
+    ("06_latent_space.ipynb", {"latent_dim": 1}, "`latent_dim` must be an integer of at least 2"),
+    ("06_latent_space.ipynb", {"digits": "[0, 1, 7]"}, "pass lists as YAML"),
+    ("06_latent_space.ipynb", {"point": [1.0, 2.0, 3.0]}, "`point` must be None or a list of 2"),
+    ("07_tied_weights.ipynb", {"dropout": 1.0}, "`dropout` must be a number in \\[0, 1\\)"),
+    ("07_tied_weights.ipynb", {"batch_size": 0}, "`batch_size` must be a positive integer"),
+    ("08_denoising_anomaly.ipynb", {"held_out": 10}, "`held_out` must be one digit"),
+    ("08_denoising_anomaly.ipynb", {"sigma": -0.5}, "`sigma` must be a finite positive number"),
+    ("09_variational_autoencoder.ipynb", {"beta": -1.0}, "`beta` must be a finite number >= 0"),
+    ("11_few_labels.ipynb", {"labels": [10, 100]}, "`labels` must be an integer of at least 20"),
+    ("11_few_labels.ipynb", {"objectives": ["plain", "vae"]}, "`objectives` must be one of"),
+]
+
+
+@pytest.mark.parametrize(
+    "name,parameters,message",
+    BAD_PARAMETERS,
+    ids=[f"{n[:2]}-{next(iter(p))}" for n, p, _ in BAD_PARAMETERS],
+)
+def test_bad_parameters_stop_the_lesson_in_its_checks_cell(tmp_path, name, parameters, message):
+    from papermill.exceptions import PapermillExecutionError
+
+    with pytest.raises(PapermillExecutionError) as error:
+        run_lesson(tmp_path, name, parameters)
+    assert error.value.ename == "ValueError"
+    assert re.search(message, error.value.evalue), error.value.evalue
+    assert "Parameters are checked first" in error.value.source  # before any training

@@ -1,0 +1,141 @@
+"""Every lesson runs headless through papermill with small parameters on
+TensorFlow, in a student's environment, with its Try next lines, and shows
+nothing a student should not see."""
+
+import json
+
+import nbformat
+import pytest
+
+from tests.lesson_runs import (
+    LESSONS,
+    NOTEBOOKS,
+    object_addresses,
+    run_lesson,
+    stderr_lines,
+    try_next_cell,
+)
+
+RUNS = [
+    ("01_conv2d.ipynb", {}, ["kernels.png"]),
+    ("02_conv2d_transpose.ipynb", {}, ["checkerboard.png"]),
+    ("03_max_unpooling.ipynb", {"n_digits": 2, "pool": 4}, ["unpool_vs_upsample.png"]),
+    (
+        "04_cntk_autoencoder.ipynb",
+        {"epochs": 1, "limit": 1000},
+        ["cntk_figure.png", "encoder_output.txt"],
+    ),
+    (
+        "04_cntk_autoencoder.ipynb",
+        {"cmap": 3, "pool": 2, "epochs": 1, "limit": 500},
+        ["cntk_figure.png"],
+    ),
+    (
+        "05_cntk_comparison.ipynb",
+        {
+            "variants": ["cmap1_pool4", "cmap1_pool4_upsample"],
+            "recipe": "cntk",
+            "loss": "mse",
+            "epochs": 1,
+            "limit": 500,
+        },
+        ["comparison.png", "loss_curves.png"],
+    ),
+    (
+        "06_latent_space.ipynb",
+        {"epochs": 1, "limit": 1000},
+        ["latent_scatter.png", "latent_manifold.png"],
+    ),
+    (
+        "06_latent_space.ipynb",
+        {"digits": [0, 7], "latent_dim": 3, "epochs": 1, "limit": 500},
+        ["latent_scatter.png"],
+    ),
+    ("07_tied_weights.ipynb", {"epochs": 1, "limit": 500}, ["tied_vs_untied.png"]),
+    (
+        "08_denoising_anomaly.ipynb",
+        {"epochs": 1, "anomaly_epochs": 1, "limit": 600, "held_out": 1},
+        ["denoising.png", "score_histograms.png", "roc_curve.png", "extremes.png"],
+    ),
+    (
+        "09_variational_autoencoder.ipynb",
+        {"epochs": 1, "limit": 600, "beta": 2.0},
+        ["latent_scatter.png", "latent_manifold.png", "prior_samples.png"],
+    ),
+    (
+        "11_few_labels.ipynb",
+        {"labels": [20, 40], "draws": 2, "limit": 600, "steps": 20, "pca_dims": 4},
+        ["reconstructions.png", "accuracy.png"],
+    ),
+]
+
+
+def test_every_lesson_is_run_by_a_test():
+    assert LESSONS == sorted({name for name, _, _ in RUNS})
+    assert len(LESSONS) == 10
+
+
+@pytest.mark.parametrize(
+    "name,parameters,files", RUNS, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(RUNS)]
+)
+def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
+    first_run = next(p for n, p, _ in RUNS if n == name) is parameters
+    lesson = nbformat.read(NOTEBOOKS / name, as_version=4)
+    extra = [try_next_cell(lesson)] if first_run else []
+    executed, out_dir = run_lesson(tmp_path, name, parameters, extra)
+    for file in files:
+        assert (out_dir / file).stat().st_size > 200, file
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["backend"] == "tensorflow"
+    # What a student sees live, stderr included: no "failed call to cuInit", no
+    # oneDNN or XLA notes, no warnings, no object addresses.
+    assert stderr_lines(executed) == []
+    assert object_addresses(executed) == []
+    if first_run:
+        assert "try next: all ran" in json.dumps(executed.cells[-1].outputs)
+    text = json.dumps([c.get("outputs", []) for c in executed.cells])
+    if name.startswith("04"):
+        assert (
+            metrics["cmap"] == parameters["cmap"] if "cmap" in parameters else metrics["cmap"] == 1
+        )
+        assert 0 < metrics["ours_test_rmse"] < 0.5 and 0 < metrics["cntk_recipe_test_rmse"] < 0.5
+        expected = "CNTK's published" if parameters.get("cmap", 1) == 1 else "publishes no RMSE"
+        assert expected in text
+    if name.startswith("05"):
+        assert [r["variant"] for r in metrics["variants"]] == parameters["variants"]
+        assert {r["recipe"] for r in metrics["variants"]} == {parameters["recipe"]}
+        assert "max unpooling vs upsampling, one layer" in text
+    if name.startswith("06"):
+        assert metrics["digits"] == parameters.get("digits", [1, 5, 6])
+        assert metrics["test_mse"] < 0.2
+        if parameters.get("latent_dim", 2) > 2:
+            assert "drawn for latent_dim = 2 only" in text
+    if name.startswith("07"):
+        assert metrics["untied"]["params"] - metrics["tied"]["params"] == 26400
+    if name.startswith("08"):
+        assert metrics["held_out"] == 1
+        assert 8.5 < metrics["psnr_noisy"] < 10.5  # sigma 0.5, clipped: about 9.4 dB
+        assert 0.0 <= metrics["auc"] <= 1.0
+        assert abs(metrics["auc"] - metrics["keras_auc"]) < 0.01  # NumPy ROC vs Keras
+    if name.startswith("09"):
+        assert metrics["beta"] == 2.0 and metrics["vae_kl"] >= 0.0
+        assert len(metrics["vae_code_std"]) == 2
+    if name.startswith("11"):
+        # Every classifier of every arm, objective and number of labels, with its spread.
+        assert {(r["labels"], r["classifier"]) for r in metrics["summary"]} == {
+            (n, c)
+            for n in (20, 40)
+            for c in (
+                "scratch",
+                "frozen (plain)",
+                "fine-tuned (plain)",
+                "frozen (denoising)",
+                "fine-tuned (denoising)",
+            )
+        }
+        assert all(
+            r["draws"] == 2 and 0 <= r["min"] <= r["mean"] <= r["max"] <= 1
+            for r in metrics["summary"]
+        )
+        assert len(metrics["pca"]["angles_degrees"]) == 4
+        assert metrics["pca"]["pca_mse"] <= metrics["pca"]["autoencoder_mse"] + 1e-6
