@@ -64,6 +64,33 @@ class UsageError(Exception):
         super().__init__(f"{flag}: {message}")
 
 
+def _add_data_and_out(parser, out, least=1):
+    """`--limit`, `--out` and `--data`, as every job that publishes a folder takes them."""
+    parser.add_argument(
+        "--limit",
+        type=_int_in(least, 60000),
+        default=None,
+        help="use at most this many images per split (default: all)",
+    )
+    parser.add_argument("--out", default=out, help=f"output folder (default {out}/)")
+    parser.add_argument("--data", default=None, help="an mnist.npz (default: search)")
+
+
+def _out_and_data(args, **load):
+    """`--out` checked and the MNIST arrays `--data` names, or the usage error
+    naming whichever is wrong, before any work."""
+    from cae_keras import data, publish
+
+    try:
+        out = publish.check_output_folder(args.out)
+    except ValueError as error:
+        raise UsageError("--out", error) from None
+    try:
+        return out, data.load_mnist(args.data, limit=args.limit, **load)
+    except (OSError, ValueError) as error:
+        raise UsageError("--data", error) from None
+
+
 def build_parser(prog=None):
     """The argument parser. `prog` is the name in the usage line (default:
     the name the program was called by, such as `cae-keras`)."""
@@ -121,14 +148,7 @@ def build_parser(prog=None):
         metavar="NAME",
         help="variants to train, each once (default all): " + ", ".join(_VARIANT_NAMES),
     )
-    rep.add_argument(
-        "--limit",
-        type=_int_in(1, 60000),
-        default=None,
-        help="use at most this many images per split (default: all)",
-    )
-    rep.add_argument("--out", default="outputs", help="output folder (default outputs/)")
-    rep.add_argument("--data", default=None, help="an mnist.npz (default: search)")
+    _add_data_and_out(rep, out="outputs")
     rep.set_defaults(run=reproduce, usage_error=rep.error)
     ano = sub.add_parser(
         "anomaly",
@@ -207,14 +227,7 @@ def build_parser(prog=None):
         "--code-size", type=_int_in(1, 3136), default=64, help="numbers in the code (default 64)"
     )
     few.add_argument("--seed", type=_int_in(0, _MAX_SEED), default=0, help="seed (default 0)")
-    few.add_argument(
-        "--limit",
-        type=_int_in(20, 60000),
-        default=None,
-        help="use at most this many images per split (default: all)",
-    )
-    few.add_argument("--out", default="outputs/fewlabels", help="output folder")
-    few.add_argument("--data", default=None, help="an mnist.npz (default: search)")
+    _add_data_and_out(few, out="outputs/fewlabels", least=20)
     few.set_defaults(run=fewlabels, usage_error=few.error)
     nbs = sub.add_parser("notebooks", help="re-execute the lessons in place")
     nbs.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
@@ -233,7 +246,6 @@ def _say(line=""):
 
 
 def reproduce(args):
-    from cae_keras import data, publish
     from cae_keras import reproduce as job
 
     if len(set(args.variants)) != len(args.variants):
@@ -244,14 +256,7 @@ def reproduce(args):
     if len(set(seeds)) != len(seeds):
         raise UsageError("--seeds", f"each seed once, got {' '.join(map(str, seeds))}")
     recipes = ["cntk", "ours"] if args.recipe == "both" else [args.recipe]
-    try:
-        out = publish.check_output_folder(args.out)
-    except ValueError as error:
-        raise UsageError("--out", error) from None
-    try:
-        (x_train, _), (x_test, _) = data.load_mnist(args.data, limit=args.limit, scale=256.0)
-    except (OSError, ValueError) as error:
-        raise UsageError("--data", error) from None
+    out, ((x_train, _), (x_test, _)) = _out_and_data(args, scale=256.0)
     try:
         result = job.run_job(
             out,
@@ -305,7 +310,6 @@ def anomaly(args):
 
 
 def fewlabels(args):
-    from cae_keras import data, publish
     from cae_keras import fewlabels as job
 
     for flag, values in (("--labels", args.labels), ("--objectives", args.objectives)):
@@ -315,14 +319,7 @@ def fewlabels(args):
         raise UsageError(
             "--steps", f"expected a multiple of 10 (ten validation checks), got {args.steps}"
         )
-    try:
-        out = publish.check_output_folder(args.out)
-    except ValueError as error:
-        raise UsageError("--out", error) from None
-    try:
-        (x_train, y_train), (x_test, y_test) = data.load_mnist(args.data, limit=args.limit)
-    except (OSError, ValueError) as error:
-        raise UsageError("--data", error) from None
+    out, ((x_train, y_train), (x_test, y_test)) = _out_and_data(args)
     try:
         job.check_labels(y_train, args.labels)
     except ValueError as error:
