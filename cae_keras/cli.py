@@ -277,8 +277,8 @@ def reproduce(args):
         _say("\nNo target for this run: targets apply to the full data, the default recipe")
         _say(f"and its {budget} epochs only.")
     _say(
-        f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files'])} files to {out}/: "
-        "results.json, table.txt, figures and CNTK's text files."
+        f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files']) + 1} files to "
+        f"{out}/: results.json, table.txt, figures and CNTK's text files."
     )
     missed = [row["variant"] for row in result["rows"] if row["meets_target"] is False]
     return 1 if missed else 0
@@ -344,7 +344,10 @@ def fewlabels(args):
         raise SystemExit(f"error: --out: cannot write results: {error}") from None
     _say()
     _say(result["table"])
-    _say(f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files'])} files to {out}/.")
+    _say(
+        f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files']) + 1} files to "
+        f"{out}/: results.json, table.txt and accuracy.png."
+    )
     return 0
 
 

@@ -728,7 +728,11 @@ def run_job(
             ("comparison.png", plots.comparison_figure(x_test, reconstructions)),
             (
                 "loss_curves.png",
-                plots.loss_curves(curves, title=f"Training curves, seed {seeds[0]}"),
+                plots.loss_curves(
+                    curves,
+                    title=f"Training curves, seed {seeds[0]}",
+                    baselines={"all-black output": all_black_rmse(x_train)},
+                ),
             ),
         ):
             fig.savefig(run.scratch / name, dpi=100)

@@ -46,7 +46,7 @@ def test_tiny_run_writes_table_figures_and_text(tmp_path, capsys):
     assert results["epochs"] == {"ours": 1}
     table = (out / "table.txt").read_text()
     assert "table.txt" in results["files"] and table.strip() in printed
-    assert f"Wrote {len(results['files'])} files to {out}/" in printed
+    assert f"Wrote {len(results['files']) + 1} files to {out}/" in printed
     # Every column header stands apart from its neighbours.
     header = table.splitlines()[0]
     assert "CNTK test  CNTK recipe  ours test  ours train" in " ".join(header.split(" " * 3))
