@@ -88,16 +88,43 @@ def try_next(nb):
     return python, shell
 
 
-def try_next_cell(nb):
-    """A cell that runs the lesson's Try next snippets in order, in the
-    lesson's namespace, then its checks cell again, so every value offered
-    for a parameter passes the lesson's own checks."""
+def try_next_cell(nb, overrides=None):
+    """A cell that runs the lesson's Try next snippets, then checks every
+    value they offer for a parameter the way a student would use it.
+
+    First every snippet runs in order in the lesson's namespace, at its end
+    (saving a model, building a layer, changing a list). Then, in a copy of
+    that namespace, the parameters cell runs again with `overrides` (the
+    test's own parameters, as papermill injected them), then the snippets
+    that set parameters, then the checks cell: as if the student had changed
+    the parameters cell and run the lesson from the top.
+    """
+    import ast
+
     python, _ = try_next(nb)
-    checks = next(c.source for c in nb.cells if "Parameters are checked first" in c.source)
-    return "\n".join(
-        [f"exec(compile({snippet!r}, 'try next', 'exec'))" for snippet in python]
-        + [f"exec(compile({checks!r}, 'checks cell', 'exec'))", "print('try next: all ran')"]
-    )
+    params = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names = {t.id for node in ast.parse(params).body for t in node.targets}
+    settings = [
+        s
+        for s in python
+        if all(
+            isinstance(node, ast.Assign)
+            and all(isinstance(t, ast.Name) and t.id in names for t in node.targets)
+            for node in ast.parse(s).body
+        )
+    ]
+    checks = next((c.source for c in nb.cells if "Parameters are checked first" in c.source), None)
+    lines = [f"exec(compile({snippet!r}, 'try next', 'exec'))" for snippet in python]
+    if checks is not None:
+        assigned = "\n".join(f"{k} = {v!r}" for k, v in (overrides or {}).items())
+        lines.append("_try_next = dict(globals())")
+        lines += [
+            f"exec(compile({code!r}, {where!r}, 'exec'), _try_next)"
+            for code, where in [(params, "parameters"), (assigned, "overrides")]
+            + [(s, "try next") for s in settings]
+            + [(checks, "checks cell")]
+        ]
+    return "\n".join([*lines, "print('try next: all ran')"])
 
 
 def lesson_parameters(name):

@@ -81,7 +81,8 @@ def test_every_lesson_is_run_by_a_test():
 def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
     first_run = next(p for n, p, _ in RUNS if n == name) is parameters
     lesson = nbformat.read(NOTEBOOKS / name, as_version=4)
-    extra = [try_next_cell(lesson)] if first_run else []
+    overrides = {**parameters, "output_dir": str(tmp_path / "try_next")}
+    extra = [try_next_cell(lesson, overrides)] if first_run else []
     executed, out_dir = run_lesson(tmp_path, name, parameters, extra)
     for file in files:
         assert (out_dir / file).stat().st_size > 200, file

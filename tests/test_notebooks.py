@@ -84,19 +84,37 @@ def test_try_next_offers_only_code_that_runs(name):
             assert names and set(names) <= lesson_parameters(target), line
 
 
-def test_try_next_finds_python_and_shell_lines():
+def lesson_with_try_next(try_next_text):
     nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("epochs = 1  # passes\nlimit = None  # images")
+    params.metadata["tags"] = ["parameters"]
     nb.cells = [
-        nbformat.v4.new_markdown_cell(
-            "Before: `not this`.\n\n## Try next\n\n- Set `epochs = 3` (papermill: `-p epochs 3`)"
-            " and run `python -m cae_keras reproduce`."
+        params,
+        nbformat.v4.new_code_cell(
+            "# Parameters are checked first\nassert epochs > 0\nchecked.append((epochs, limit))"
         ),
-        nbformat.v4.new_code_cell("# Parameters are checked first\nassert epochs > 0"),
+        nbformat.v4.new_markdown_cell("Before: `not this`.\n\n## Try next\n\n" + try_next_text),
     ]
-    assert try_next(nb) == (["epochs = 3"], ["-p epochs 3", "python -m cae_keras reproduce"])
-    ns = {"epochs": 1}
-    exec(try_next_cell(nb), ns)
-    assert ns["epochs"] == 3
+    return nb
+
+
+def test_try_next_finds_python_and_shell_lines_and_checks_the_values_offered():
+    nb = lesson_with_try_next(
+        "- Set `epochs = 3` (papermill: `-p epochs 3`), then `log.append(epochs)`, and run"
+        " `python -m cae_keras reproduce`."
+    )
+    assert try_next(nb) == (
+        ["epochs = 3", "log.append(epochs)"],
+        ["-p epochs 3", "python -m cae_keras reproduce"],
+    )
+    # At the lesson's end: its own parameters and state, as papermill left them.
+    ns = {"epochs": 1, "limit": 50, "log": [], "checked": []}
+    exec(try_next_cell(nb, {"limit": 50}), ns)
+    assert ns["log"] == [3]  # every snippet ran in the lesson's namespace
+    assert ns["checked"] == [(3, 50)]  # the value offered, through the checks cell
+    bad = lesson_with_try_next("- Set `epochs = 0`.")
+    with pytest.raises(AssertionError):
+        exec(try_next_cell(bad, {}), {"checked": []})
 
 
 def test_stored_stderr_keeps_warnings_but_drops_tensorflow_logs():

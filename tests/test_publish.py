@@ -99,8 +99,11 @@ def test_output_folder_under_a_file_is_refused(tmp_path):
         publish.check_output_folder(tmp_path / "afile")
 
 
+# A test runner's worker (pytest-xdist) may ignore SIGINT, and a child
+# inherits that; a user's terminal does not, so the child restores Ctrl-C.
 SLOW_RUN = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from cae_keras import publish
 with publish.publishing(sys.argv[1]) as run:
     (run.scratch / "figure.png").write_text("half")
