@@ -59,7 +59,9 @@ def train_autoencoder(
     (or to map `x_train` to `targets`, as a denoiser maps noisy to clean images).
 
     Args:
-        model: a Keras model from images to images of the same shape.
+        model: a Keras model from images to images of the same shape; a
+            fully convolutional one (`keras.Input((None, None, c))`) is
+            checked on the first image.
         x_train: training images, `(n, 28, 28, 1)`.
         x_val: optional validation images, evaluated after every epoch. Carve
             them from the training images (`data.split_validation`), never
@@ -95,7 +97,12 @@ def train_autoencoder(
     if len(x_train) == 0:
         raise ValueError("`x_train` holds no images.")
     out_shape = tuple(model.output.shape[1:]) if hasattr(model, "output") else None
-    if out_shape is not None and out_shape != tuple(x_train.shape[1:]):
+    image_shape = tuple(x_train.shape[1:])
+    if out_shape is not None and None in out_shape and len(out_shape) == len(image_shape):
+        # A fully convolutional model (`keras.Input((None, None, 1))`) shows
+        # its output size only on a real image: the first one tells.
+        out_shape = tuple(int(d) for d in keras.ops.shape(model(x_train[:1]))[1:])
+    if out_shape is not None and out_shape != image_shape:
         raise ValueError(
             f"`model` maps images to shape {out_shape}, but an autoencoder must give back "
             f"the shape of `x_train`'s images {tuple(x_train.shape[1:])} (an encoder alone "

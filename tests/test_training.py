@@ -155,3 +155,21 @@ def test_targets_replace_the_inputs_as_what_the_model_should_give_back():
         train_autoencoder(model, noisy, targets=clean[:3])
     with pytest.raises(ValueError, match="`val_targets` needs `x_val`"):
         train_autoencoder(model, noisy, val_targets=clean)
+
+
+def fully_convolutional(padding):
+    image = keras.Input((None, None, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(image)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.UpSampling2D(2)(x)
+    return keras.Model(image, keras.layers.Conv2D(1, 3, padding=padding)(x))
+
+
+def test_a_fully_convolutional_autoencoder_trains_and_is_checked_on_a_real_image():
+    x = np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
+    model = fully_convolutional("same")
+    history = train_autoencoder(model, x, epochs=1, batch_size=8, loss="mse", verbose=0)
+    assert len(history.history["loss"]) == 1
+    # Its output is 26x26 on these images: refused before training.
+    with pytest.raises(ValueError, match="maps images to shape \\(26, 26, 1\\)"):
+        train_autoencoder(fully_convolutional("valid"), x, epochs=1, verbose=0)
