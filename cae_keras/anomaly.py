@@ -15,7 +15,7 @@ import numpy as np
 
 from cae_keras import checks, data, models
 from cae_keras.metrics import mse_per_image
-from cae_keras.training import seed_everything, train_autoencoder
+from cae_keras.training import say, seed_everything, train_autoencoder
 
 
 def reconstruction_errors(model, images, batch_size=1000):
@@ -203,7 +203,7 @@ def run_job(
 
     from cae_keras.publish import write_file
 
-    log = log or (lambda line: print(line, flush=True))
+    log = log or say
     digits = sorted({checks.digit("digits", d) for d in digits})
     log(
         f"Holding out {digits}, one run each: {epochs} epoch(s), "

@@ -242,6 +242,8 @@ def build_parser(prog=None):
 
 
 def _say(line=""):
+    # `training.say`'s twin: importing `training` here would load Keras
+    # before the arguments are parsed.
     print(line, flush=True)
 
 

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from cae_keras import checks, data, models
-from cae_keras.training import seed_everything
+from cae_keras.training import say, seed_everything
 
 OBJECTIVES = ("plain", "denoising")
 ARMS = ("scratch", "frozen", "fine-tuned")
@@ -63,10 +63,10 @@ def pretrain(
     objective = checks.choice("objective", objective, OBJECTIVES)
     epochs = checks.positive_int("epochs", epochs)
     batch_size = checks.positive_int("batch_size", batch_size)
+    learning_rate = checks.positive_number("learning_rate", learning_rate)
     x = _images("x", x)
     seed_everything(seed)
     encoder, _, autoencoder = models.small_autoencoder(code_size)
-    learning_rate = checks.positive_number("learning_rate", learning_rate)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
     for epoch in range(epochs):
         inputs = (
@@ -151,8 +151,8 @@ def train_classifier(
     rng = np.random.default_rng(seed)
     order = np.concatenate(
         [rng.permutation(len(x)) for _ in range(-(-per_stretch * evaluations // len(x)))]
-    )[: per_stretch * evaluations].reshape(evaluations, per_stretch)
-    x_rep, y_rep = x[order.reshape(-1)], y[order.reshape(-1)]
+    )[: per_stretch * evaluations]
+    x_rep, y_rep = x[order], y[order]
     best = keras.callbacks.EarlyStopping(
         monitor="val_accuracy", mode="max", patience=evaluations, restore_best_weights=True
     )
@@ -223,7 +223,7 @@ def compare(
         scratch), `val_accuracy`, `test_accuracy`, `seconds`; and the
         pretraining records (`arm` `"pretraining"`, with `test_loss`).
     """
-    log = log or (lambda line: print(line, flush=True))
+    log = log or say
     x_train, x_test = _images("x_train", x_train), _images("x_test", x_test)
     labels = check_labels(y_train, labels)
     draws = checks.positive_int("draws", draws)
@@ -276,12 +276,17 @@ def compare(
                     "seconds": round(time.perf_counter() - start, 1),
                 }
                 records.append(record)
-                name = arm if objective is None else f"{arm} ({objective})"
+                name = _classifier(arm, objective)
                 log(
                     f"  {n} labels, draw {draw}, {name}: test accuracy "
                     f"{record['test_accuracy']:.3f} ({record['seconds']:.1f} s)"
                 )
     return records
+
+
+def _classifier(arm, objective):
+    """A classifier's name in tables and logs: `scratch`, `frozen (plain)`, ..."""
+    return arm if objective is None else f"{arm} ({objective})"
 
 
 def check_labels(y, labels):
@@ -320,7 +325,7 @@ def summarize(records):
     for r in records:
         if r["arm"] == "pretraining":
             continue
-        name = r["arm"] if r["objective"] is None else f"{r['arm']} ({r['objective']})"
+        name = _classifier(r["arm"], r["objective"])
         rows.setdefault((r["labels"], name), []).append(r["test_accuracy"])
     return [
         {

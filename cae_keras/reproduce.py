@@ -24,7 +24,7 @@ import numpy as np
 
 from cae_keras import checks, models
 from cae_keras.metrics import evaluate_rmse, rmse_per_image
-from cae_keras.training import seed_everything, total_steps, train_autoencoder
+from cae_keras.training import say, seed_everything, total_steps, train_autoencoder
 
 
 @dataclass(frozen=True)
@@ -664,7 +664,7 @@ def run_job(
     from cae_keras import plots, publish
     from cae_keras.training import EpochProgress, LossCurve
 
-    log = log or (lambda line: print(line, flush=True))
+    log = log or say
     variants = check_variants(variants)
     if len({v.name for v in variants}) != len(variants):
         raise ValueError(
@@ -719,9 +719,7 @@ def run_job(
                 curves[key] = curve
                 codes, recon = first_images(model, x_test)
                 reconstructions[key] = recon
-                title = (
-                    f"{variant.name}, {recipe.name} recipe, seed {seed}: original, code, decoding"
-                )
+                title = f"{label}: original, code, decoding"
                 fig = plots.cntk_figure(x_test, codes, recon, title=title)
                 fig.savefig(run.scratch / f"{key}_figure.png", dpi=100)
                 plots.plt.close(fig)

@@ -152,6 +152,12 @@ def train_autoencoder(
     )
 
 
+def say(line=""):
+    """Print one progress line at once (flushed), so a terminal or a log file
+    shows it while the job is still running: the default `log` of every job."""
+    print(line, flush=True)
+
+
 class EpochProgress(keras.callbacks.Callback):
     """One line per epoch: loss and seconds, for terminals and logs.
 
@@ -166,7 +172,7 @@ class EpochProgress(keras.callbacks.Callback):
     def __init__(self, prefix="", print_fn=None):
         super().__init__()
         self.prefix = prefix
-        self.print_fn = print_fn or (lambda line: print(line, flush=True))
+        self.print_fn = print_fn or say
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
