@@ -237,6 +237,9 @@ def build_parser(prog=None):
         default=900,
         help="seconds per cell (default 900)",
     )
+    nbs.add_argument(
+        "--verbose", action="store_true", help="show the whole traceback of a failing cell"
+    )
     nbs.set_defaults(run=notebooks, usage_error=nbs.error)
     return parser
 
@@ -279,8 +282,9 @@ def reproduce(args):
         _say("\nNo target for this run: targets apply to the full data, the default recipe")
         _say(f"and its {budget} epochs only.")
     _say(
-        f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files']) + 1} files to "
-        f"{out}/: results.json, table.txt, figures and CNTK's text files."
+        f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files'])} files to "
+        f"{result['folder']}/ (table.txt, figures, CNTK's text files), named by "
+        f"{out / 'results.json'}."
     )
     missed = [row["variant"] for row in result["rows"] if row["meets_target"] is False]
     return 1 if missed else 0
@@ -347,8 +351,8 @@ def fewlabels(args):
     _say()
     _say(result["table"])
     _say(
-        f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files']) + 1} files to "
-        f"{out}/: results.json, table.txt and accuracy.png."
+        f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files'])} files to "
+        f"{result['folder']}/ (table.txt, accuracy.png), named by {out / 'results.json'}."
     )
     return 0
 
@@ -360,10 +364,19 @@ def notebooks(args):
     if not paths:
         raise UsageError("paths", "no notebooks given and none in notebooks/")
     try:
-        execute_notebooks(paths, timeout=args.timeout)
+        failures = execute_notebooks(paths, timeout=args.timeout, log=_say)
     except ValueError as error:
         raise UsageError("paths", error) from None
-    return 0
+    except OSError as error:
+        raise SystemExit(f"error: cannot write the executed notebook: {error}") from None
+    for failure in failures:
+        # One line per failed lesson (the file is as it was); the traceback on request.
+        print(f"error: {failure}", file=sys.stderr, flush=True)
+        if args.verbose:
+            print(failure.details, file=sys.stderr, flush=True)
+    if failures and not args.verbose:
+        print("(--verbose shows the traceback)", file=sys.stderr, flush=True)
+    return 1 if failures else 0
 
 
 def main(argv=None, prog=None):

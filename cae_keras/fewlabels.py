@@ -417,8 +417,9 @@ def linear_autoencoder_vs_pca(x, dims=8, *, epochs=8, batch_size=128, seed=0):
 
 def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
     """The `python -m cae_keras fewlabels` job: `compare`, then publish into
-    `out` (see `cae_keras.publish`): `results.json` (settings, summary and
-    every record), `table.txt` and `accuracy.png`. Nothing of a previous run
+    a new run folder in `out` (see `cae_keras.publish`): `results.json`
+    (settings, summary and every record; also `out/results.json`, which names
+    the folder), `table.txt` and `accuracy.png`. Nothing of a previous run
     in `out` changes until every classifier has been tested.
 
     Args:
@@ -451,7 +452,7 @@ def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
             "runs": records,
         }
         run.publish(manifest)
-    return {**manifest, "files": run.files, "rows": rows, "table": table}
+    return {**manifest, "folder": run.folder, "files": run.files, "rows": rows, "table": table}
 
 
 def verdicts(rows, tolerance=0.01):

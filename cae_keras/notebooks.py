@@ -6,11 +6,12 @@ are committed; `lesson_setup` is the one call at the top of every lesson;
 """
 
 import json
+import traceback
 import re
 from pathlib import Path
 
-from cae_keras import REPOSITORY, REPOSITORY_URL
-from cae_keras.publish import write_file
+from cae_keras import REPOSITORY, REPOSITORY_URL, checks
+from cae_keras.publish import json_safe, write_file
 
 # TensorFlow's C++ logging goes to the kernel's stderr in Jupyter and papermill
 # (not under pytest): these lines vary by machine, so stored lessons drop them.
@@ -75,10 +76,13 @@ def write_metrics(output_dir, metrics):
     the Keras backend that produced the numbers."""
     import keras
 
-    metrics = {"backend": keras.backend.backend(), **metrics}
+    if not isinstance(metrics, dict) or not all(isinstance(k, str) for k in metrics):
+        raise ValueError(f"`metrics` must be a dict with string keys, got {metrics!r}.")
+    metrics = json_safe({"backend": keras.backend.backend(), **metrics})
 
     def write(f):
-        json.dump(metrics, f, indent=2, sort_keys=True)
+        # NaN is not JSON: `json_safe` made it null, and strict JSON is enforced.
+        json.dump(metrics, f, indent=2, sort_keys=True, allow_nan=False)
         f.write("\n")
 
     return write_file(Path(output_dir) / "metrics.json", write)
@@ -102,18 +106,58 @@ def _clean_outputs(nb):
     return nb
 
 
-def execute_notebooks(paths, timeout=900):
+class NotebookFailed(Exception):
+    """A lesson that did not run to the end: `str()` is one line naming the
+    notebook, the cell and the exception; `details` holds the traceback."""
+
+    def __init__(self, path, cell_index, error, details):
+        self.path, self.cell_index, self.details = path, cell_index, details
+        where = "" if cell_index is None else f" cell {cell_index}"
+        super().__init__(f"{path}:{where} {error}")
+
+
+def _failure(path, cell_index, error):
+    """`error` from nbclient as a `NotebookFailed` with a one-line summary."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    if isinstance(error, CellExecutionError):
+        summary = f"{error.ename}: {error.evalue}".strip().splitlines()
+        text = summary[0] if summary else error.ename
+        details = str(error)
+    elif isinstance(error, CellTimeoutError):
+        text, details = "timed out (raise --timeout)", str(error)
+    elif isinstance(error, DeadKernelError):
+        text, details = "the kernel died", str(error)
+    else:
+        text = f"{type(error).__name__}: {error}".splitlines()[0]
+        details = "".join(traceback.format_exception(error))
+    return NotebookFailed(path, cell_index, text, details)
+
+
+def execute_notebooks(paths, timeout=900, log=print):
     """Re-execute lessons in place, top to bottom, each in a fresh kernel.
 
-    Every path is checked (an existing, readable notebook) before any is
-    rewritten; each keeps its file mode.
+    Every path is checked (an existing, readable notebook) before any runs.
+    A lesson that runs to the end is rewritten whole (`write_file`, keeping
+    its mode); one that fails stays as it was, and the others still run.
+
+    Args:
+        paths: the notebooks.
+        timeout: seconds allowed per cell.
+        log: called with each progress line.
+
+    Returns:
+        A list of `NotebookFailed`, one per lesson that failed (empty when
+        all ran).
 
     Raises:
-        ValueError: a path is missing, not a file, or not a notebook.
+        ValueError: a path is missing, not a file, or not a notebook, or
+            `timeout` is not a positive number.
     """
     import nbformat
     from nbclient import NotebookClient
 
+    timeout = checks.positive_number("timeout", timeout)
     notebooks, problems = {}, []
     for path in map(Path, paths):
         if not path.is_file():
@@ -125,18 +169,27 @@ def execute_notebooks(paths, timeout=900):
             problems.append(f"{str(path)!r} is not a readable notebook ({error})")
     if problems:
         raise ValueError("nothing was run: " + "; ".join(problems) + ".")
+    failures = []
     for path, nb in notebooks.items():
-        print(f"executing {path} ...", flush=True)
+        log(f"executing {path} ...")
+        running = {"index": None}
         client = NotebookClient(
             nb,
             timeout=timeout,
             kernel_name="python3",
             record_timing=False,
             resources={"metadata": {"path": str(path.parent.resolve())}},
+            on_cell_execute=lambda cell, cell_index: running.update(index=cell_index),
         )
-        client.execute()
+        try:
+            client.execute()
+        except Exception as error:  # nbclient raises several kinds; each is reported
+            failures.append(_failure(path, running["index"], error))
+            log(f"failed: {failures[-1]}")
+            continue
         _clean_outputs(nb)
         write_file(path, lambda f, nb=nb: nbformat.write(nb, f))
+    return failures
 
 
 def hygiene_problems(nb, name, forbidden_paths=()):

@@ -635,8 +635,9 @@ def run_job(
     """The `python -m cae_keras reproduce` job: train, compare, publish.
 
     Trains every variant with every recipe at every seed, then publishes into
-    `out` (see `cae_keras.publish`): `results.json` (the settings that ran,
-    the summary rows and every run's record), `table.txt` (the table
+    a new run folder in `out` (see `cae_keras.publish`): `results.json`
+    (the settings that ran, the summary rows and every run's record; also
+    `out/results.json`, which names the folder), `table.txt` (the table
     printed), `comparison.png`, `loss_curves.png`, and for the first seed of
     each variant and recipe its figure and CNTK's visualiser text files.
     Nothing of a previous run in `out` changes until every run has finished.
@@ -654,8 +655,9 @@ def run_job(
         log: called with each progress line. Default: print it, flushed.
 
     Returns:
-        The manifest written to `results.json` (a dict: `files` lists what
-        was published, `targets_apply` whether targets applied), with `rows`
+        The manifest written to `results.json` (a dict: `folder` is the run's
+        folder, `files` lists what is in it, `targets_apply` whether targets
+        applied), with `rows`
         (from `summarize`) and `table` (its text) added.
 
     Raises:
@@ -753,4 +755,4 @@ def run_job(
             "runs": records,
         }
         run.publish(manifest)
-    return {**manifest, "files": run.files, "rows": rows, "table": table}
+    return {**manifest, "folder": run.folder, "files": run.files, "rows": rows, "table": table}

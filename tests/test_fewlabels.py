@@ -120,7 +120,7 @@ def test_summary_table_gives_mean_and_range_over_draws():
 def test_fewlabels_command_publishes_table_figure_and_results(tmp_path, capsys):
     import json
 
-    from cae_keras import cli
+    from cae_keras import cli, publish
 
     out = tmp_path / "out"
     argv = ["fewlabels", "--labels", "20", "30", "--draws", "2", "--epochs", "1"]
@@ -129,7 +129,7 @@ def test_fewlabels_command_publishes_table_figure_and_results(tmp_path, capsys):
     printed = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
     assert {"table.txt", "accuracy.png"} <= set(results["files"])
-    assert (out / "table.txt").read_text().strip() in printed
+    assert (publish.latest(out) / "table.txt").read_text().strip() in printed
     assert results["settings"]["labels"] == [20, 30] and results["train_images"] == 300
     classifiers = {(r["labels"], r["classifier"]) for r in results["summary"]}
     assert classifiers == {

@@ -3,6 +3,7 @@ kernelspec python3, outputs in order from one run, no errors, no machine
 paths, no object addresses, Try next lines that parse; and the notebooks
 command."""
 
+import json
 import os
 import re
 import tempfile
@@ -199,3 +200,63 @@ def test_nbval_markers_are_tags_not_code(name):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     for cell in nb.cells:
         assert "NBVAL_" not in cell.source, "use the nbval-ignore-output cell tag"
+
+
+def tiny_lesson(path, *sources):
+    nb = nbformat.v4.new_notebook()
+    nb.cells.extend(nbformat.v4.new_code_cell(source) for source in sources)
+    nbformat.write(nb, path)
+    return path.read_bytes()
+
+
+def test_a_failing_lesson_is_one_line_exit_1_and_left_as_it_was(tmp_path, capsys):
+    bad = tmp_path / "bad.ipynb"
+    before = tiny_lesson(bad, "x = 1", "raise ValueError('no such digit: 12')", "print('after')")
+    good = tmp_path / "good.ipynb"
+    tiny_lesson(good, "print(2 + 2)")
+    assert cli.main(["notebooks", str(bad), str(good)]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert lines == [f"error: {bad}: cell 1 ValueError: no such digit: 12"]
+    assert "Traceback" not in err and "--verbose" in err
+    assert bad.read_bytes() == before
+    # The other lesson still ran and was rewritten.
+    assert nbformat.read(good, as_version=4).cells[0].outputs[0]["text"] == "4\n"
+    assert cli.main(["notebooks", "--verbose", str(bad)]) == 1
+    assert "raise ValueError('no such digit: 12')" in capsys.readouterr().err
+
+
+def test_a_cell_past_the_timeout_is_one_line_and_left_as_it_was(tmp_path, capsys):
+    slow = tmp_path / "slow.ipynb"
+    before = tiny_lesson(slow, "import time", "time.sleep(30)")
+    assert cli.main(["notebooks", "--timeout", "2", str(slow)]) == 1
+    assert f"error: {slow}: cell 1 timed out (raise --timeout)" in capsys.readouterr().err
+    assert slow.read_bytes() == before
+
+
+@pytest.mark.parametrize("step", ["write temporary", "switch"])
+def test_a_fault_while_writing_a_lesson_keeps_the_old_file(tmp_path, capsys, monkeypatch, step):
+    from cae_keras import publish
+
+    lesson = tmp_path / "ok.ipynb"
+    before = tiny_lesson(lesson, "print(1 + 1)")
+
+    def full_disk(name):
+        if name == step:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publish, "_checkpoint", full_disk)
+    with pytest.raises(SystemExit, match="error: cannot write the executed notebook: .*space"):
+        cli.main(["notebooks", str(lesson)])
+    assert lesson.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ok.ipynb"]
+
+
+def test_metrics_are_strict_json(tmp_path):
+    from cae_keras.notebooks import write_metrics
+
+    path = write_metrics(tmp_path, {"rmse": float("nan"), "auc": 0.9})
+    data = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert data["rmse"] is None and data["auc"] == 0.9
+    with pytest.raises(ValueError, match="`metrics` must be a dict"):
+        write_metrics(tmp_path, [("rmse", 1.0)])

@@ -115,7 +115,7 @@ def test_wheel_runs_the_reproduce_command_from_another_folder(jax_only_env):
     assert "No target for this run" in result.stdout
     results = json.loads((out / "results.json").read_text())
     assert results["epochs"] == {"ours": 1} and results["runs"][0]["test_rmse"] < 0.5
-    assert (out / "table.txt").is_file()
+    assert (out / results["folder"] / "table.txt").is_file()
 
 
 def test_a_saved_model_loads_once_cae_keras_is_imported(tmp_path):

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from cae_keras import cli, reproduce
+from cae_keras import cli, publish, reproduce
 
 RECORD_KEYS = {"variant", "recipe", "seed", "code_shape", "params", "train_rmse", "test_rmse"}
 TINY = ["--limit", "256", "--epochs", "1"]
@@ -36,17 +36,19 @@ def test_tiny_run_writes_table_figures_and_text(tmp_path, capsys):
     assert first["code_shape"] == "7x7x1" and first["params"] == 51
     assert first["cntk_test_rmse"] == 0.223 and first["verdict"] == "no target for this run"
     assert results["targets_apply"] is False
+    folder = publish.latest(out)
     for name in ("comparison.png", "loss_curves.png", "cmap1_pool4_figure.png"):
-        assert (out / name).stat().st_size > 1000
+        assert (folder / name).stat().st_size > 1000
         assert name in results["files"]
     assert "[1/2] cmap1_pool4, ours recipe, seed 0" in printed and "CNTK test" in printed
     assert "epoch 1/1: loss" in printed and "No target for this run" in printed
     assert not list(out.glob(".partial-*"))
     # What ran is recorded, and what the last line says was written was.
     assert results["epochs"] == {"ours": 1}
-    table = (out / "table.txt").read_text()
+    table = (folder / "table.txt").read_text()
     assert "table.txt" in results["files"] and table.strip() in printed
-    assert f"Wrote {len(results['files']) + 1} files to {out}/" in printed
+    assert f"Wrote {len(results['files'])} files to {folder}/" in printed
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*results["files"], "results.json"])
     # Every column header stands apart from its neighbours.
     header = table.splitlines()[0]
     assert "CNTK test  CNTK recipe  ours test  ours train" in " ".join(header.split(" " * 3))
@@ -120,7 +122,7 @@ def test_both_recipes_fill_both_columns(tmp_path, capsys):
     assert {"cntk_test", "ours_test"} <= set(row)
     table = capsys.readouterr().out
     assert "CNTK recipe" in table and "cmap1_pool4_cntk_figure.png" in {
-        p.name for p in out.iterdir()
+        p.name for p in publish.latest(out).iterdir()
     }
 
 
@@ -348,9 +350,13 @@ def test_full_size_default_run_exit_code_follows_the_verdict(monkeypatch, tmp_pa
     assert status == 0  # CNTK's recipe alone has no target
 
 
+def snapshot(out):
+    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
 def test_interrupted_run_keeps_the_previous_results(tmp_path, monkeypatch):
     status, out = run_cli(tmp_path, "--variants", "cmap1_pool4")
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = snapshot(out)
     calls = []
     real = reproduce.run_variant
 
@@ -363,7 +369,25 @@ def test_interrupted_run_keeps_the_previous_results(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "run_variant", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_cli(tmp_path, "--variants", "cmap1_pool4", "cmap1_pool2")
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize(
+    "step", ["make scratch", "write manifest", "rename scratch", "write pointer", "switch"]
+)
+def test_a_fault_while_publishing_keeps_the_previous_run(tmp_path, monkeypatch, capsys, step):
+    # A full disk at each step of publishing: a clean error, the previous run whole.
+    status, out = run_cli(tmp_path, "--variants", "cmap1_pool4")
+    before = snapshot(out)
+
+    def full_disk(name):
+        if name == step:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publish, "_checkpoint", full_disk)
+    with pytest.raises(SystemExit, match="error: --out: cannot write results: .*No space left"):
+        run_cli(tmp_path, "--variants", "cmap1_pool2")
+    assert snapshot(out) == before
 
 
 def test_all_black_rmse_is_the_mean_image_root_mean_square():
