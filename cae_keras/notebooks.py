@@ -6,8 +6,8 @@ are committed; `lesson_setup` is the one call at the top of every lesson;
 """
 
 import json
-import traceback
 import re
+import traceback
 from pathlib import Path
 
 from cae_keras import REPOSITORY, REPOSITORY_URL, checks
@@ -179,7 +179,9 @@ def execute_notebooks(paths, timeout=900, log=print):
             kernel_name="python3",
             record_timing=False,
             resources={"metadata": {"path": str(path.parent.resolve())}},
-            on_cell_execute=lambda cell, cell_index: running.update(index=cell_index),
+            on_cell_execute=lambda cell, cell_index, running=running: running.update(
+                index=cell_index
+            ),
         )
         try:
             client.execute()
