@@ -137,3 +137,16 @@ def point(name, value, dims):
     if not np.all(np.isfinite(array)):
         raise ValueError(f"`{name}` must hold finite numbers, got {value!r}.")
     return array
+
+
+def same_shape(name_a, shape_a, name_b, shape_b, what="the same shape"):
+    """Raise `ValueError` naming both arguments unless `shape_a` and `shape_b`
+    have the same rank and agree wherever both sizes are known (`None` is
+    unknown). Paired inputs are checked, never broadcast."""
+    shape_a, shape_b = tuple(shape_a), tuple(shape_b)
+    if len(shape_a) != len(shape_b) or any(
+        a is not None and b is not None and a != b for a, b in zip(shape_a, shape_b)
+    ):
+        raise ValueError(
+            f"`{name_a}` and `{name_b}` must have {what}, got shapes {shape_a} and {shape_b}."
+        )

@@ -63,15 +63,25 @@ def max_unpool2d(pooled, pool_input, pool_size, strides, padding):
         A tensor with the shape of `pool_input` and the dtype of `pooled`.
 
     Raises:
-        ValueError: where the two batch sizes are known and differ (at run
-            time in a TensorFlow graph, where they are known only then).
+        ValueError: `pooled` does not have exactly the batch, rows, columns
+            and channels that pooling `pool_input` gives (checked at run time
+            in a TensorFlow graph where sizes are known only then, as
+            `InvalidArgumentError` with the same words), or an input is not
+            floating-point.
     """
     (kh, kw), (sh, sw) = pool_size, strides
     config = ((kh, kw), (sh, sw), shapes.check_padding(padding))
+    for name, x in (("pooled", pooled), ("pool_input", pool_input)):
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        if not dtype.startswith(("float", "bfloat")):
+            raise ValueError(
+                f"`{name}` must be a floating-point tensor, got dtype {dtype} "
+                "(cast it first, e.g. keras.ops.cast(x, 'float32'); the layer does this)."
+            )
+    _check_unpool_shapes(tuple(pooled.shape), tuple(pool_input.shape), config)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         return _max_unpool2d_tensorflow(pooled, pool_input, config)
-    _check_batches(pooled.shape[0], pool_input.shape[0])
     if backend == "torch":
         return _max_unpool2d_torch(pooled, pool_input, config)
     return _unpool_with_gradient(config)(pooled, pool_input)
@@ -112,12 +122,43 @@ def vjp(fn, primals, cotangent):
     return [ops.convert_to_numpy(g) for g in grads]
 
 
-def _check_batches(pooled_batch, input_batch):
-    if pooled_batch is not None and input_batch is not None and pooled_batch != input_batch:
+def _unpool_mismatch(pooled_shape, input_shape, config):
+    (kh, kw), (sh, sw), padding = config
+    return (
+        f"`pooled` must have the batch, rows, columns and channels that pooling "
+        f"`pool_input` gives (pool_size=({kh}, {kw}), strides=({sh}, {sw}), "
+        f"padding={padding!r}), got `pooled` of shape {pooled_shape} and "
+        f"`pool_input` of shape {input_shape}"
+    )
+
+
+def _expected_pooled_shape(input_shape, config):
+    """What pooling `input_shape` gives, `None` where a size is unknown."""
+    (kh, kw), (sh, sw), padding = config
+    batch, rows, cols, channels = input_shape
+    return (
+        batch,
+        None if rows is None else shapes.pool_output_length(rows, kh, sh, padding),
+        None if cols is None else shapes.pool_output_length(cols, kw, sw, padding),
+        channels,
+    )
+
+
+def _check_unpool_shapes(pooled_shape, input_shape, config):
+    """Every size known now must match; the rest is checked at run time."""
+    for name, shape in (("pooled", pooled_shape), ("pool_input", input_shape)):
+        if len(shape) != 4:
+            raise ValueError(
+                f"`{name}` must be a 4D tensor (batch, rows, cols, channels), got shape {shape}."
+            )
+    try:
+        expected = _expected_pooled_shape(input_shape, config)
+    except ValueError as error:
         raise ValueError(
-            f"`pooled` has batch size {pooled_batch} but `pool_input` has "
-            f"{input_batch}: each pooled map must come from its own input."
-        )
+            f"{_unpool_mismatch(pooled_shape, input_shape, config)}: {error}"
+        ) from None
+    if any(a is not None and b is not None and a != b for a, b in zip(pooled_shape, expected)):
+        raise ValueError(_unpool_mismatch(pooled_shape, input_shape, config) + ".")
 
 
 # -- the keras.ops formula (TensorFlow through XLA, and JAX) ------------------
@@ -326,17 +367,26 @@ _TF_KERNELS = {}
 def _max_unpool2d_tensorflow(pooled, pool_input, config):
     import tensorflow as tf
 
-    batches = pooled.shape[0], pool_input.shape[0]
-    if None in batches:
-        # Known only at run time: check then, with the same message.
-        tf.debugging.assert_equal(
-            tf.shape(pooled)[0],
-            tf.shape(pool_input)[0],
-            message="`pooled` and `pool_input` have different batch sizes: "
-            "each pooled map must come from its own input.",
+    if None in tuple(pooled.shape) + tuple(pool_input.shape):
+        # Sizes known only at run time (a graph traced for any size): check
+        # them then, never reshaping one input into the other's shape.
+        (kh, kw), (sh, sw), padding = config
+        got, size = tf.shape(pooled), tf.shape(pool_input)
+        want = tf.stack(
+            [
+                size[0],
+                _pool_length(size[1], kh, sh, padding),
+                _pool_length(size[2], kw, sw, padding),
+                size[3],
+            ]
         )
-    else:
-        _check_batches(*batches)
+        tf.debugging.assert_equal(
+            got,
+            want,
+            message=_unpool_mismatch("(see below)", "(see below)", config)
+            + "; shapes of `pooled`, what pooling `pool_input` gives:",
+            summarize=8,
+        )
     kernel = _TF_KERNELS.get(config)
     if kernel is None:
         # XLA fuses the whole formula into one pass, also when the model

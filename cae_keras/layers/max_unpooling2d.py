@@ -1,6 +1,7 @@
 """Max unpooling that finds the maxima from the pooling input, as CNTK does."""
 
 import keras
+from keras import ops
 
 from cae_keras import kernels, shapes
 from cae_keras.layers._args import pair as _pair
@@ -41,10 +42,13 @@ class MaxUnpooling2D(keras.layers.Layer):
     position receives the upstream gradient at the position it was sent to).
     `pool_input` only chooses positions and receives no gradient.
 
-    Any image size: rows, columns and batch may be unknown (`keras.Input((None,
-    None, channels))`), so the layer fits fully convolutional models. A batch
-    mismatch between the two inputs is an error, at build time where both are
-    known and at run time otherwise.
+    Any image size: rows, columns, channels and batch may be unknown
+    (`keras.Input((None, None, channels))`), so the layer fits fully
+    convolutional models. `pooled` must have exactly the batch, rows, columns
+    and channels that pooling `pool_input` gives: a mismatch is an error
+    naming both shapes, at build time where sizes are known and at run time
+    otherwise (an `InvalidArgumentError` in a TensorFlow graph). Integer and
+    bool inputs (masks, label maps) are cast to the layer's dtype.
 
     Speed: on TensorFlow the layer runs as one XLA-fused kernel, also inside
     the plain graphs that Keras' `fit` runs on a CPU-only machine; on JAX it is
@@ -166,9 +170,16 @@ class MaxUnpooling2D(keras.layers.Layer):
             raise ValueError(
                 f"{self.__class__.__name__} expects a list of two tensors [pooled, pool_input]."
             )
-        pooled, pool_input = inputs
+        # Integer and bool maps (a mask, a label image) are unpooled as the
+        # layer's float dtype: max pooling and unpooling only compare them.
+        pooled, pool_input = (
+            x
+            if keras.backend.standardize_dtype(x.dtype).startswith(("float", "bfloat"))
+            else ops.cast(x, self.compute_dtype)
+            for x in (ops.convert_to_tensor(x) for x in inputs)
+        )
         # Eager calls skip Keras' symbolic shape pass: check here too (static
-        # shapes only, so it costs nothing at run time).
+        # shapes only; sizes known only at run time are checked by the kernel).
         self._check_shapes([tuple(pooled.shape), tuple(pool_input.shape)])
         return kernels.max_unpool2d(pooled, pool_input, self.pool_size, self.strides, self.padding)
 

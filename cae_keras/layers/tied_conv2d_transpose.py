@@ -39,8 +39,8 @@ class TiedConv2DTranspose(keras.layers.Layer):
             Default `None`.
         output_padding: int, tuple of 2 integers, or `None`: extra rows and
             columns after the output, to reach an input size that a strided
-            `source` maps to the same output (as in `Conv2DTranspose`).
-            Default `None`.
+            `source` maps to the same output (as in `Conv2DTranspose`); each
+            smaller than its stride. Default `None`.
         activation: activation function or its name. Default `None`.
         use_bias: whether the layer adds its own bias. Default `True`.
         bias_initializer: initializer for the bias. Default `"zeros"`.
@@ -51,11 +51,14 @@ class TiedConv2DTranspose(keras.layers.Layer):
             pooling has been undone).
 
     Input shape:
-        4D tensor `(batch_size, rows, cols, source.filters)`, channels last.
+        4D tensor `(batch_size, rows, cols, source.filters)`, or `(batch_size,
+        source.filters, rows, cols)` where `source` is `channels_first`: the
+        layer works in its source's `data_format`.
 
     Output shape:
-        4D tensor `(batch_size, new_rows, new_cols, source_input_channels)`,
-        with `new_rows` from `cae_keras.shapes.conv_transpose_output_length`.
+        4D tensor `(batch_size, new_rows, new_cols, source_input_channels)`
+        (channels first where `source` is), with `new_rows` from
+        `cae_keras.shapes.conv_transpose_output_length`.
 
     Example:
 
@@ -103,6 +106,17 @@ class TiedConv2DTranspose(keras.layers.Layer):
         self.output_padding = (
             None if output_padding is None else pair("output_padding", output_padding, minimum=0)
         )
+        if self.output_padding is not None and any(
+            p >= s for p, s in zip(self.output_padding, self.strides)
+        ):
+            raise ValueError(
+                f"`output_padding` must be smaller than `strides` on each axis (it picks one "
+                f"of the input sizes a strided `source` maps to the same output), got "
+                f"output_padding={self.output_padding} with strides={self.strides}."
+            )
+        # The transpose works in the source's layout, so it is its adjoint in
+        # either (channels_first sources included).
+        self.data_format = source.data_format
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -123,7 +137,8 @@ class TiedConv2DTranspose(keras.layers.Layer):
                 f"`source` layer {self._source.name!r} must be built (called on its "
                 f"input) before {self.name!r}, whose kernel it provides."
             )
-        if input_shape[-1] != self._source.filters:
+        self._check_rank(input_shape)
+        if input_shape[self._channel_axis] != self._source.filters:
             raise ValueError(
                 f"{self.name!r} takes {self._source.filters} channels (the filters "
                 f"of `source` {self._source.name!r}), got input shape {input_shape}."
@@ -139,15 +154,29 @@ class TiedConv2DTranspose(keras.layers.Layer):
             )
         self.built = True
 
+    @property
+    def _channel_axis(self):
+        return 1 if self.data_format == "channels_first" else 3
+
+    def _check_rank(self, input_shape):
+        if input_shape is None or len(input_shape) != 4:
+            layout = "channels, rows, cols" if self._channel_axis == 1 else "rows, cols, channels"
+            raise ValueError(
+                f"{self.name!r} takes a 4D tensor (batch, {layout}), got input shape "
+                f"{None if input_shape is None else tuple(input_shape)}."
+            )
+
     def compute_output_shape(self, input_shape):
+        self._check_rank(input_shape)
         if not self._source.built:
             raise ValueError(
                 f"`source` layer {self._source.name!r} must be built (called on its "
                 f"input) before {self.name!r}, whose kernel it provides."
             )
+        first = 2 if self._channel_axis == 1 else 1
         lengths = []
         for axis in (0, 1):
-            length = input_shape[1 + axis]
+            length = input_shape[first + axis]
             if length is not None:
                 length = shapes.conv_transpose_output_length(
                     length,
@@ -158,7 +187,10 @@ class TiedConv2DTranspose(keras.layers.Layer):
                     self._source.dilation_rate[axis],
                 )
             lengths.append(length)
-        return (input_shape[0], *lengths, self.kernel.shape[2])
+        channels = self.kernel.shape[2]
+        if self._channel_axis == 1:
+            return (input_shape[0], channels, *lengths)
+        return (input_shape[0], *lengths, channels)
 
     def _own_variables(self):
         return [self.bias] if self.use_bias else []
@@ -166,6 +198,11 @@ class TiedConv2DTranspose(keras.layers.Layer):
     def count_params(self):
         """The parameters this layer adds: its bias. The shared kernel is
         `source`'s, and counted there (a model counts each variable once)."""
+        if not self.built:
+            raise ValueError(
+                f"{self.name!r} is not built yet: call it on its input (after `source`) "
+                "before counting its parameters."
+            )
         return sum(math.prod(v.shape) for v in self._own_variables())
 
     def save_own_variables(self, store):
@@ -190,10 +227,14 @@ class TiedConv2DTranspose(keras.layers.Layer):
             strides=self.strides,
             padding=self.padding,
             output_padding=self.output_padding,
+            data_format=self.data_format,
             dilation_rate=self._source.dilation_rate,
         )
         if self.use_bias:
-            outputs = outputs + ops.cast(self.bias, self.compute_dtype)
+            bias = ops.cast(self.bias, self.compute_dtype)
+            if self._channel_axis == 1:
+                bias = ops.reshape(bias, (-1, 1, 1))
+            outputs = outputs + bias
         return self.activation(outputs)
 
     def get_config(self):

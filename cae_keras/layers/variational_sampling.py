@@ -19,9 +19,16 @@ def kl_to_standard_normal(mean, log_var):
 
     Returns:
         A `(batch,)` tensor, in nats.
+
+    Raises:
+        ValueError: `mean` and `log_var` differ in shape (never broadcast), or
+            have no batch axis.
     """
     mean = ops.convert_to_tensor(mean)
-    log_var = ops.cast(log_var, mean.dtype)
+    log_var = ops.cast(ops.convert_to_tensor(log_var), mean.dtype)
+    checks.same_shape("mean", mean.shape, "log_var", log_var.shape)
+    if len(mean.shape) < 1:
+        raise ValueError(f"`mean` must have a batch axis, got shape {tuple(mean.shape)}.")
     axes = tuple(range(1, len(mean.shape)))
     return -0.5 * ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=axes)
 
@@ -76,20 +83,28 @@ class VariationalSampling(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
+    @staticmethod
+    def _check(input_shape):
+        two = isinstance(input_shape, (list, tuple)) and len(input_shape) == 2
+        if not two or not all(isinstance(s, (list, tuple)) for s in input_shape):
             raise ValueError(
                 "`VariationalSampling` takes two inputs, [mean, log_var], got "
                 f"shape {input_shape!r}."
             )
-        mean_shape, log_var_shape = (tuple(s) for s in input_shape)
-        if mean_shape[1:] != log_var_shape[1:]:
-            raise ValueError(
-                f"`mean` {mean_shape} and `log_var` {log_var_shape} must have the same shape."
-            )
+        checks.same_shape("mean", input_shape[0], "log_var", input_shape[1])
+
+    def build(self, input_shape):
+        self._check(input_shape)
 
     def call(self, inputs, training=None):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError(
+                "`VariationalSampling` takes two inputs, [mean, log_var], got "
+                f"{type(inputs).__name__} of shape {getattr(inputs, 'shape', None)}."
+            )
         mean, log_var = inputs
+        # Eager calls skip the symbolic pass: the shapes are checked here too.
+        self._check([tuple(mean.shape), tuple(log_var.shape)])
         self.add_loss(self.beta * ops.mean(kl_to_standard_normal(mean, log_var)))
         if not training:
             return mean
@@ -97,6 +112,7 @@ class VariationalSampling(keras.layers.Layer):
         return mean + ops.exp(0.5 * log_var) * eps
 
     def compute_output_shape(self, input_shape):
+        self._check(input_shape)
         return tuple(input_shape[0])
 
     def get_config(self):
