@@ -19,7 +19,12 @@ from cae_keras.training import say, seed_everything, train_autoencoder
 
 
 def reconstruction_errors(model, images, batch_size=1000):
-    """Each image's mean squared reconstruction error, shape `(n,)` (float64)."""
+    """Each image's mean squared reconstruction error, shape `(n,)` (float64);
+    empty for no images."""
+    images = checks.images("images", images)
+    batch_size = checks.positive_int("batch_size", batch_size)
+    if len(images) == 0:
+        return np.zeros((0,), np.float64)
     return mse_per_image(images, model.predict(images, batch_size=batch_size, verbose=0))
 
 
@@ -97,6 +102,11 @@ def threshold_for(normal_scores, false_alarm_rate=0.05):
     normal_scores = np.asarray(normal_scores, np.float64)
     if normal_scores.size == 0:
         raise ValueError("`normal_scores` holds no scores.")
+    if not np.all(np.isfinite(normal_scores)):
+        raise ValueError(
+            "`normal_scores` must be finite numbers: a NaN threshold would flag nothing, "
+            f"got {int(np.sum(~np.isfinite(normal_scores)))} NaN or infinite."
+        )
     rate = checks.rate("false_alarm_rate", false_alarm_rate)
     if rate == 0.0:
         return float(normal_scores.max())
@@ -112,10 +122,29 @@ def held_out_split(held_out, limit=None, validation=0.1, seed=0, path=None):
         `is_anomaly` (the whole test set; the held-out digit is the anomaly).
     """
     held_out = checks.digit("held_out", held_out)
+    limit = checks.optional_limit("limit", limit)
+    seed = checks.seed(seed)
+    if not data.is_share_or_count(validation):
+        raise ValueError(
+            "`validation` must be a share in (0, 1) such as 0.1, or a number of images, "
+            f"got {validation!r}."
+        )
     normal = [d for d in range(10) if d != held_out]
     (x_normal, y_normal), _ = data.load_mnist(path, digits=normal, limit=limit)
     _, (x_test, y_test) = data.load_mnist(path, limit=limit)
-    (x_train, _), (x_val, _) = data.split_validation(x_normal, y_normal, validation, seed)
+    try:
+        (x_train, _), (x_val, _) = data.split_validation(x_normal, y_normal, validation, seed)
+    except ValueError as error:
+        raise ValueError(
+            f"`limit`={limit} leaves {len(x_normal)} training images of the normal digits, "
+            f"too few to carve `validation`={validation!r} from: " + str(error).split(": ", 1)[-1]
+        ) from None
+    if not (y_test == held_out).any() or (y_test == held_out).all():
+        raise ValueError(
+            f"`limit`={limit} leaves {len(y_test)} test images with "
+            f"{int((y_test == held_out).sum())} of digit {held_out}: scoring needs both "
+            "the held-out digit and the others (raise `limit`)."
+        )
     return {
         "x_train": x_train,
         "x_val": x_val,
@@ -141,7 +170,12 @@ def run_held_out(held_out, *, epochs=3, limit=None, latent_dim=16, seed=0, false
         normal test images above it), `seconds`, and the `model` and `scores`
         for pictures (not for JSON).
     """
+    # Everything is checked before training.
+    epochs = checks.positive_int("epochs", epochs)
+    latent_dim = checks.positive_int("latent_dim", latent_dim)
+    false_alarm_rate = checks.rate("false_alarm_rate", false_alarm_rate)
     split = held_out_split(held_out, limit=limit, seed=seed)
+    seed = checks.seed(seed)
     seed_everything(seed)
     _, _, model = anomaly_autoencoder(latent_dim)
     start = time.perf_counter()
@@ -177,6 +211,32 @@ def format_auc_table(records):
     return "\n".join(lines)
 
 
+def check_digits(digits):
+    """The digits to hold out, sorted, each once: a non-empty list of 0..9."""
+    if checks.is_int(digits):
+        digits = [digits]
+    if isinstance(digits, str) or not hasattr(digits, "__iter__"):
+        raise ValueError(f"`digits` must be a list of digits 0..9, got {digits!r}.")
+    digits = list(digits)
+    checked = [checks.digit("digits", d) for d in digits]
+    if not checked or len(set(checked)) != len(checked):
+        raise ValueError(f"`digits` must name each digit once (at least one), got {digits!r}.")
+    return sorted(checked)
+
+
+def check_job(digits, *, epochs, limit, latent_dim, seed):
+    """`run_job`'s settings checked, and each held-out digit's data with them,
+    before any training: the digits (sorted), or a `ValueError` whose message
+    starts with the argument's name in backticks."""
+    digits = check_digits(digits)
+    checks.positive_int("epochs", epochs)
+    checks.positive_int("latent_dim", latent_dim)
+    checks.seed(seed)
+    for digit in digits:
+        held_out_split(digit, limit=limit, seed=seed)
+    return digits
+
+
 def run_job(
     digits=tuple(range(10)),
     *,
@@ -199,12 +259,13 @@ def run_job(
     Returns:
         The records (without models and scores), in digit order.
     """
-    import json
 
-    from cae_keras.publish import write_file
+    from cae_keras.publish import check_output_file, dumps, write_file
 
     log = log or say
-    digits = sorted({checks.digit("digits", d) for d in digits})
+    if json_path is not None:
+        check_output_file(json_path)
+    digits = check_job(digits, epochs=epochs, limit=limit, latent_dim=latent_dim, seed=seed)
     log(
         f"Holding out {digits}, one run each: {epochs} epoch(s), "
         f"{latent_dim}-number code, seed {seed}."
@@ -219,5 +280,5 @@ def run_job(
     if json_path is not None:
         settings = {"epochs": epochs, "limit": limit, "latent_dim": latent_dim, "seed": seed}
         payload = {"settings": settings, "runs": records}
-        write_file(json_path, lambda f: json.dump(payload, f, indent=2))
+        write_file(json_path, lambda f: f.write(dumps(payload)))
     return records

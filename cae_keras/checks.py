@@ -18,14 +18,31 @@ _PAPERMILL_LISTS = (
 )
 
 
-def _is_int(value):
+def is_int(value):
+    """Whether `value` is an integer, Python's or NumPy's, and not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def images(name, value, rank=4):
+    """`value` as a float32 NumPy array of `rank` dimensions (a batch of
+    images, `(n, rows, cols, channels)` by default), or a `ValueError`
+    naming `name`: a Python list of images is converted, not refused."""
+    try:
+        array = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`{name}` must be an array of numbers, got {type(value).__name__}."
+        ) from None
+    if array.ndim != rank:
+        what = "(images, rows, cols, channels)" if rank == 4 else f"{rank} dimensions"
+        raise ValueError(f"`{name}` must have shape {what}, got shape {array.shape}.")
+    return array
 
 
 def positive_int(name, value, minimum=1, why=""):
     """`value` as an `int` if it is an integer of at least `minimum` (1);
     `why` says, for the error, why a larger minimum."""
-    if not _is_int(value) or value < minimum:
+    if not is_int(value) or value < minimum:
         what = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
         raise ValueError(f"`{name}` must be {what}{why}, got {value!r}.")
     return int(value)
@@ -33,7 +50,7 @@ def positive_int(name, value, minimum=1, why=""):
 
 def seed(value, name="seed"):
     """A random seed: an integer of at least 0."""
-    if not _is_int(value) or value < 0:
+    if not is_int(value) or value < 0:
         raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}.")
     return int(value)
 
@@ -42,7 +59,7 @@ def optional_limit(name, value):
     """`None` (no limit) or a positive integer."""
     if value is None:
         return None
-    if not _is_int(value) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer or None (no limit), got {value!r}.")
     return int(value)
 
@@ -80,12 +97,12 @@ def digits(value, name="digits", minimum=1):
         minimum: how many distinct digits are needed.
     """
     hint = _PAPERMILL_LISTS.format(name=name) if isinstance(value, str) else ""
-    if _is_int(value):
+    if is_int(value):
         value = [value]
     if isinstance(value, str) or not hasattr(value, "__iter__"):
         raise ValueError(f"`{name}` must be a list of integers in 0..9, got {value!r}.{hint}")
     value = list(value)
-    bad = [d for d in value if not _is_int(d) or not 0 <= d <= 9]
+    bad = [d for d in value if not is_int(d) or not 0 <= d <= 9]
     distinct = sorted({int(d) for d in value if d not in bad})
     if bad or len(distinct) < minimum:
         need = "a non-empty list" if minimum == 1 else f"a list of at least {minimum} different"
@@ -98,14 +115,14 @@ def digits(value, name="digits", minimum=1):
 
 def digit(name, value):
     """One digit, an integer in 0..9."""
-    if not _is_int(value) or not 0 <= value <= 9:
+    if not is_int(value) or not 0 <= value <= 9:
         raise ValueError(f"`{name}` must be one digit, an integer in 0..9, got {value!r}.")
     return int(value)
 
 
 def index(name, value, size, what="images"):
     """An index into `size` items: an integer in 0..size-1."""
-    if not _is_int(value) or not 0 <= value < size:
+    if not is_int(value) or not 0 <= value < size:
         raise ValueError(
             f"`{name}` must be an integer in 0..{size - 1} (there are {size} {what}), "
             f"got {value!r}."

@@ -290,6 +290,15 @@ def reproduce(args):
     return 1 if missed else 0
 
 
+def _flag_of(error, default):
+    """The option a job's `ValueError` is about: its message starts with the
+    argument's name in backticks (`limit` is --limit), else `default`."""
+    text = str(error)
+    if text.startswith("`") and "`" in text[1:]:
+        return "--" + text[1 : text.index("`", 1)].replace("_", "-")
+    return default
+
+
 def anomaly(args):
     from cae_keras import anomaly as job
     from cae_keras import publish
@@ -299,6 +308,11 @@ def anomaly(args):
             publish.check_output_file(args.json)
         except ValueError as error:
             raise UsageError("--json", error) from None
+    settings = dict(epochs=args.epochs, limit=args.limit, latent_dim=args.latent_dim)
+    try:
+        job.check_job(args.digits, seed=args.seed, **settings)
+    except ValueError as error:
+        raise UsageError(_flag_of(error, default="--digits"), error) from None
     records = job.run_job(
         args.digits,
         epochs=args.epochs,

@@ -208,6 +208,14 @@ def load_mnist(path=None, *, digits=None, limit=None, scale=255.0, download=True
     return train, test
 
 
+def is_share_or_count(size):
+    """Whether `size` is a share in (0, 1) or a whole number of images (>= 1)."""
+    if checks.is_int(size):
+        return size >= 1
+    real = isinstance(size, numbers.Real) and not isinstance(size, (bool, np.bool_))
+    return real and 0.0 < size < 1.0
+
+
 def split_validation(x, y, size=0.1, seed=0):
     """Carve a validation set out of training images, so the test set is
     used once, at the end, and never watched while training.
@@ -233,9 +241,9 @@ def split_validation(x, y, size=0.1, seed=0):
     if len(x) != len(y):
         raise ValueError(f"`x` and `y` must be the same length, got {len(x)} and {len(y)}.")
     n = len(x)
-    if isinstance(size, float) and 0.0 < size < 1.0:
-        n_val = int(round(n * size))
-    elif isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size >= 1:
+    if is_share_or_count(size) and not checks.is_int(size):
+        n_val = int(round(n * float(size)))
+    elif is_share_or_count(size):
         n_val = int(size)
     else:
         raise ValueError(
@@ -273,6 +281,14 @@ def add_noise(images, sigma=0.5, seed=0):
     sigma = checks.positive_number("sigma", sigma)
     seed = checks.seed(seed)
     images = np.asarray(images, np.float32)
+    finite = bool(np.all(np.isfinite(images)))
+    if images.size and not (finite and 0.0 <= images.min() and images.max() <= 1.0):
+        raise ValueError(
+            "`images` must have pixels in 0-1 (the noise is clipped to that range), got "
+            f"values from {np.nanmin(images):g} to {np.nanmax(images):g}"
+            + ("." if finite else " and NaN or infinities.")
+            + " Scale 0-255 images by 1/255 first."
+        )
     noise = np.random.default_rng(seed).normal(0.0, sigma, images.shape).astype(np.float32)
     return np.clip(images + noise, 0.0, 1.0)
 

@@ -108,6 +108,8 @@ def vjp(fn, primals, cotangent):
     >>> grad
     array([3., 6.], dtype=float32)
     """
+    if not isinstance(primals, (list, tuple)) or not primals:
+        raise ValueError(f"`primals` must be a non-empty list of tensors, got {primals!r}.")
     primals = [ops.convert_to_tensor(p) for p in primals]
     cotangent = ops.convert_to_tensor(cotangent)
     backend = keras.backend.backend()
@@ -120,6 +122,15 @@ def vjp(fn, primals, cotangent):
     else:
         raise NotImplementedError(f"vjp has no implementation for backend {backend!r}.")
     return [ops.convert_to_numpy(g) for g in grads]
+
+
+def _check_cotangent(out, cotangent):
+    """The cotangent weighs `fn`'s output element by element: same shape."""
+    if tuple(out.shape) != tuple(cotangent.shape):
+        raise ValueError(
+            f"`cotangent` must have the shape of `fn`'s output {tuple(out.shape)}, "
+            f"got {tuple(cotangent.shape)}."
+        )
 
 
 def _unpool_mismatch(pooled_shape, input_shape, config):
@@ -380,11 +391,14 @@ def _max_unpool2d_tensorflow(pooled, pool_input, config):
                 size[3],
             ]
         )
+        (kh, kw), (sh, sw), padding = config
         tf.debugging.assert_equal(
             got,
             want,
-            message=_unpool_mismatch("(see below)", "(see below)", config)
-            + "; shapes of `pooled`, what pooling `pool_input` gives:",
+            message=f"`pooled` must have the batch, rows, columns and channels that pooling "
+            f"`pool_input` gives (pool_size=({kh}, {kw}), strides=({sh}, {sw}), "
+            f"padding={padding!r}); x is the shape of `pooled`, y what pooling "
+            "`pool_input` gives:",
             summarize=8,
         )
     kernel = _TF_KERNELS.get(config)
@@ -408,6 +422,7 @@ def _vjp_tensorflow(fn, primals, cotangent):
     with tf.GradientTape() as tape:
         tape.watch(primals)
         out = fn(*primals)
+    _check_cotangent(out, cotangent)
     grads = tape.gradient(out, primals, output_gradients=cotangent)
     return [tf.zeros_like(p) if g is None else g for p, g in zip(primals, grads)]
 
@@ -418,7 +433,8 @@ def _vjp_tensorflow(fn, primals, cotangent):
 def _vjp_jax(fn, primals, cotangent):
     import jax
 
-    _, pullback = jax.vjp(fn, *primals)
+    out, pullback = jax.vjp(fn, *primals)
+    _check_cotangent(out, cotangent)
     return list(pullback(cotangent))
 
 
@@ -472,5 +488,6 @@ def _vjp_torch(fn, primals, cotangent):
 
     primals = [p.detach().requires_grad_(True) for p in primals]
     out = fn(*primals)
+    _check_cotangent(out, cotangent)
     grads = torch.autograd.grad(out, primals, grad_outputs=cotangent, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g for p, g in zip(primals, grads)]

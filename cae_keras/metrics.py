@@ -7,9 +7,22 @@ set (``sqrt`` of the mean over everything), which is larger; the functions
 here follow CNTK so our numbers sit beside its published ones.
 """
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
+
+from cae_keras import checks
+
+
+def _check_pair(name_a, a, name_b, b):
+    checks.same_shape(name_a, a.shape, name_b, b.shape)
+    if len(a.shape) < 2:
+        raise ValueError(
+            f"`{name_a}` and `{name_b}` must be batches of images (batch, ...), "
+            f"got shape {tuple(a.shape)}."
+        )
 
 
 @keras.saving.register_keras_serializable(package="cae_keras")
@@ -24,9 +37,13 @@ def per_image_rmse(y_true, y_pred):
 
     Returns:
         A `(batch,)` tensor, the RMSE over all axes but the first.
+
+    Raises:
+        ValueError: the two shapes differ (never broadcast).
     """
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.cast(y_true, y_pred.dtype)
+    _check_pair("y_true", y_true, "y_pred", y_pred)
     axes = tuple(range(1, len(y_pred.shape)))
     return ops.sqrt(ops.mean(ops.square(y_true - y_pred), axis=axes))
 
@@ -66,6 +83,7 @@ def summed_binary_crossentropy(y_true, y_pred):
     """
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.cast(y_true, y_pred.dtype)
+    _check_pair("y_true", y_true, "y_pred", y_pred)
     axes = tuple(range(1, len(y_pred.shape)))
     return ops.sum(ops.binary_crossentropy(y_true, y_pred), axis=axes)
 
@@ -86,6 +104,11 @@ def mse_per_image(images, others, other_name="reconstructions"):
         raise ValueError(
             f"`images` {images.shape} and `{other_name}` {others.shape} must have the same shape."
         )
+    if images.ndim < 2 or math.prod(images.shape[1:]) == 0:
+        raise ValueError(
+            f"`images` must be a batch of images with pixels (n, rows, ...), got shape "
+            f"{images.shape}."
+        )
     return np.mean((images - others) ** 2, axis=tuple(range(1, images.ndim)))
 
 
@@ -95,7 +118,16 @@ def rmse_per_image(images, reconstructions):
 
 
 def evaluate_rmse(model, images, batch_size=1000):
-    """CNTK's RMSE of `model` reconstructing `images`: a Python float."""
+    """CNTK's RMSE of `model` reconstructing `images`: a Python float.
+
+    Raises:
+        ValueError: `images` holds no image (a mean over none means
+            nothing), or `batch_size` is not a positive integer.
+    """
+    images = checks.images("images", images)
+    if len(images) == 0:
+        raise ValueError("`images` holds no images: there is no mean RMSE over none.")
+    batch_size = checks.positive_int("batch_size", batch_size)
     reconstructions = model.predict(images, batch_size=batch_size, verbose=0)
     return float(np.mean(rmse_per_image(images, reconstructions)))
 
@@ -122,6 +154,7 @@ def psnr_per_image(images, references, max_value=1.0):
     >>> float(psnr_per_image(clean + 0.1, clean)[0])  # MSE 0.01: 20 dB
     20.0
     """
+    max_value = checks.positive_number("max_value", max_value)
     mse = mse_per_image(images, references, other_name="references")
     with np.errstate(divide="ignore"):
         values = 10.0 * np.log10(max_value**2 / mse)

@@ -16,13 +16,15 @@ IMAGE_SHAPE = (28, 28, 1)
 
 
 def check_pool(name, pool, size=28):
-    """A pooling window that tiles a `size` x `size` image exactly, or a clear error."""
-    checks.positive_int(name, pool)
+    """A pooling window that tiles a `size` x `size` image exactly, as an
+    `int`, or a clear error."""
+    pool = checks.positive_int(name, pool)
     if pool < 2 or size % pool:
         raise ValueError(
             f"`{name}` must be at least 2 and divide the {size}x{size} input "
             f"exactly (2, 4, 7, 14 for 28), got {pool!r}."
         )
+    return pool
 
 
 def _unpool(kind, pool, name):
@@ -35,13 +37,27 @@ def _unpool(kind, pool, name):
 
 def _initializers(initializers):
     """Keyword arguments for the conv and deconv layers from a recipe's dict."""
+    keys = ("conv_kernel", "conv_bias", "deconv_kernel")
+    if initializers is not None and not isinstance(initializers, dict):
+        raise ValueError(
+            f"`initializers` must be None or a dict with keys among {list(keys)}, "
+            f"got {initializers!r}."
+        )
     initializers = dict(initializers or {})
-    unknown = set(initializers) - {"conv_kernel", "conv_bias", "deconv_kernel"}
+    unknown = sorted(map(str, set(initializers) - set(keys)))
     if unknown:
         raise ValueError(
             "`initializers` takes the keys 'conv_kernel', 'conv_bias' and "
-            f"'deconv_kernel', got {sorted(unknown)}."
+            f"'deconv_kernel', got {unknown}."
         )
+    for key, value in initializers.items():
+        try:
+            keras.initializers.get(value)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"`initializers[{key!r}]` must be a Keras initializer or its name "
+                f"(such as 'glorot_uniform'), got {value!r}."
+            ) from None
     conv = {
         "kernel_initializer": initializers.get("conv_kernel", "glorot_uniform"),
         "bias_initializer": initializers.get("conv_bias", "zeros"),
@@ -78,8 +94,8 @@ def cntk_autoencoder(cmap=1, pool=4, unpooling="max", name=None, initializers=No
     >>> model.count_params(), model.get_layer("pool1").output.shape
     (51, (None, 7, 7, 1))
     """
-    checks.positive_int("cmap", cmap)
-    check_pool("pool", pool, IMAGE_SHAPE[0])
+    cmap = checks.positive_int("cmap", cmap)
+    pool = check_pool("pool", pool, IMAGE_SHAPE[0])
     unpool = _unpool(unpooling, pool, "unpool1")
     conv_init, deconv_init = _initializers(initializers)
     suffix = "" if unpooling == "max" else "_upsample"
@@ -117,9 +133,9 @@ def cntk_two_layer_autoencoder(
     Returns:
         A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions.
     """
-    checks.positive_int("cmap1", cmap1)
-    checks.positive_int("cmap2", cmap2)
-    check_pool("pool", pool, IMAGE_SHAPE[0])
+    cmap1 = checks.positive_int("cmap1", cmap1)
+    cmap2 = checks.positive_int("cmap2", cmap2)
+    pool = check_pool("pool", pool, IMAGE_SHAPE[0])
     check_pool("pool", pool, IMAGE_SHAPE[0] // pool)
     conv_init, deconv_init = _initializers(initializers)
     conv = dict(padding="same", activation="relu", **conv_init)
@@ -264,7 +280,7 @@ def latent_autoencoder(latent_dim=2):
     >>> encoder.output.shape, decoder.output.shape
     ((None, 1, 1, 2), (None, 28, 28, 1))
     """
-    checks.positive_int("latent_dim", latent_dim)
+    latent_dim = checks.positive_int("latent_dim", latent_dim)
     image = keras.Input(IMAGE_SHAPE, name="image")
     x = _latent_encoder_trunk(image)  # built first: layers draw their initial weights in order
     code = layers.Conv2D(latent_dim, 7, padding="valid", name="code")(x)
@@ -321,7 +337,7 @@ def variational_autoencoder(latent_dim=2, beta=1.0, seed=None):
     >>> [tuple(t.shape) for t in encoder.outputs], tuple(vae.output.shape)
     ([(None, 1, 1, 2), (None, 1, 1, 2)], (None, 28, 28, 1))
     """
-    checks.positive_int("latent_dim", latent_dim)
+    latent_dim = checks.positive_int("latent_dim", latent_dim)
     image = keras.Input(IMAGE_SHAPE, name="image")
     x = _latent_encoder_trunk(image)
     z_mean = layers.Conv2D(latent_dim, 7, padding="valid", name="z_mean")(x)
@@ -351,7 +367,7 @@ def variational_twin(latent_dim=2):
     >>> tuple(encoder.output.shape), autoencoder.count_params()
     ((None, 1, 1, 2), 54531)
     """
-    checks.positive_int("latent_dim", latent_dim)
+    latent_dim = checks.positive_int("latent_dim", latent_dim)
     image = keras.Input(IMAGE_SHAPE, name="image")
     code = layers.Conv2D(latent_dim, 7, padding="valid", name="z_mean")(
         _latent_encoder_trunk(image)

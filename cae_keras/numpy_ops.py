@@ -8,14 +8,22 @@ purpose: clarity over speed.
 
 import numpy as np
 
-from cae_keras import shapes
+from cae_keras import checks, shapes
 
 
 def _as_image(name, x):
     x = np.asarray(x)
     if x.ndim != 2:
         raise ValueError(f"`{name}` must be a 2-D (height, width) array, got shape {x.shape}.")
+    if x.size == 0:
+        raise ValueError(f"`{name}` must hold at least one pixel, got shape {x.shape}.")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise ValueError(f"`{name}` must hold numbers, got dtype {x.dtype}.")
     return x
+
+
+def _stride(strides):
+    return checks.positive_int("strides", strides)
 
 
 def _pad_same_2d(x, kh, kw, strides):
@@ -31,9 +39,15 @@ def conv2d(x, kernel, strides=1, padding="valid"):
     """
     x = _as_image("x", x).astype(np.float64)
     kernel = _as_image("kernel", kernel).astype(np.float64)
+    strides, padding = _stride(strides), shapes.check_padding(padding)
     kh, kw = kernel.shape
     if padding == "same":
         x = _pad_same_2d(x, kh, kw, strides)
+    elif kh > x.shape[0] or kw > x.shape[1]:
+        raise ValueError(
+            f"`kernel` of shape {kernel.shape} is larger than `x` of shape {x.shape}: "
+            "a VALID convolution has no output (pad, or use padding='same')."
+        )
     out_h = (x.shape[0] - kh) // strides + 1
     out_w = (x.shape[1] - kw) // strides + 1
     out = np.zeros((out_h, out_w))
@@ -53,6 +67,7 @@ def conv2d_transpose(x, kernel, strides=1):
     """
     x = _as_image("x", x).astype(np.float64)
     kernel = _as_image("kernel", kernel).astype(np.float64)
+    strides = _stride(strides)
     kh, kw = kernel.shape
     out = np.zeros(((x.shape[0] - 1) * strides + kh, (x.shape[1] - 1) * strides + kw))
     for i in range(x.shape[0]):
@@ -64,6 +79,7 @@ def conv2d_transpose(x, kernel, strides=1):
 def zero_stuff(x, strides):
     """Insert ``strides - 1`` zeros between neighbouring pixels."""
     x = _as_image("x", x)
+    strides = _stride(strides)
     out = np.zeros(((x.shape[0] - 1) * strides + 1, (x.shape[1] - 1) * strides + 1), x.dtype)
     out[::strides, ::strides] = x
     return out
@@ -81,8 +97,16 @@ def conv2d_transpose_as_conv(x, kernel, strides=1):
     return conv2d(stuffed, np.rot90(kernel, 2))
 
 
-def _pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
+def _pair(name, value):
+    if checks.is_int(value):
+        value = (value, value)
+    try:
+        pair = tuple(value)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(checks.is_int(v) and v >= 1 for v in pair):
+        raise ValueError(f"`{name}` must be a positive integer or a pair of them, got {value!r}.")
+    return tuple(int(v) for v in pair)
 
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
@@ -98,8 +122,9 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
         holds a NaN pools to NaN and switches to its first cell in the image.
     """
     x = _as_image("x", x)
-    kh, kw = _pair(pool_size)
-    sh, sw = (kh, kw) if strides is None else _pair(strides)
+    kh, kw = _pair("pool_size", pool_size)
+    sh, sw = (kh, kw) if strides is None else _pair("strides", strides)
+    padding = shapes.check_padding(padding)
     top = left = 0
     if padding == "same":
         top, _ = shapes.same_padding(x.shape[0], kh, sh)

@@ -1,8 +1,21 @@
 """Pictures for the lessons. Each function returns a matplotlib `Figure` and
 leaves showing and saving to the caller (`plt.show()`, `fig.savefig(...)`)."""
 
+import numbers
+
 import matplotlib.pyplot as plt
 import numpy as np
+
+from cae_keras import checks
+
+
+def _same_length(name_a, a, name_b, b):
+    """Paired arrays: one entry each per image, never broadcast."""
+    if len(a) != len(b):
+        raise ValueError(
+            f"`{name_a}` and `{name_b}` must have one entry per image each, got "
+            f"{len(a)} and {len(b)}."
+        )
 
 
 def _square(image):
@@ -28,10 +41,22 @@ def image_rows(
             one such pair (or `None`) per row. Default `None` stretches
             each image to its own range.
     """
-    if value_range is None or isinstance(value_range[0], (int, float)):
+    if not rows or not all(isinstance(row, (list, tuple)) and len(row) for row in rows):
+        raise ValueError("`rows` must be a non-empty list of non-empty lists of images.")
+    if value_range is None or isinstance(value_range[0], numbers.Real):
         value_range = [value_range] * len(rows)
     if titles is None or not isinstance(titles[0], (list, tuple)):
         titles = [titles] + [None] * (len(rows) - 1)
+    for name, per_row in (("titles", titles), ("value_range", value_range)):
+        if len(per_row) != len(rows):
+            raise ValueError(f"`{name}` has {len(per_row)} entries for {len(rows)} rows.")
+    for r, (row, row_titles) in enumerate(zip(rows, titles)):
+        if row_titles is not None and len(row_titles) < len(row):
+            raise ValueError(
+                f"`titles` has {len(row_titles)} titles for row {r} of {len(row)} images."
+            )
+    if row_labels is not None and len(row_labels) != len(rows):
+        raise ValueError(f"`row_labels` has {len(row_labels)} labels for {len(rows)} rows.")
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     fig, axes = plt.subplots(
         n_rows, n_cols, figsize=(size * n_cols, size * n_rows + 0.4), squeeze=False
@@ -105,7 +130,13 @@ def cntk_figure(images, codes, reconstructions, n=5, title="Original, code and r
         title: the figure's title; name the model when several figures sit
             side by side.
     """
+    n = checks.positive_int("n", n)
     codes = np.asarray(codes)
+    if codes.ndim != 4:
+        raise ValueError(f"`codes` must be (images, rows, cols, channels), got {codes.shape}.")
+    for name, x in (("images", images), ("codes", codes), ("reconstructions", reconstructions)):
+        if len(x) < n:
+            raise ValueError(f"`{name}` must hold at least n={n} images, got {len(x)}.")
     h, w, c = codes.shape[1:4]
     # Short labels: they run up the side of a 1.6-inch row.
     code_label = f"code {h}x{w}x{c}" + ("" if c == 1 else "\n(channel 0)")
@@ -130,7 +161,12 @@ def comparison_figure(images, reconstructions, n=6):
         images: the originals.
         reconstructions: dict from variant name to its reconstructions.
     """
-    n = min([n, *(len(r) for r in reconstructions.values())])
+    n = checks.positive_int("n", n)
+    if not isinstance(reconstructions, dict) or not reconstructions:
+        raise ValueError("`reconstructions` must be a non-empty dict from name to images.")
+    n = min([n, len(images), *(len(r) for r in reconstructions.values())])
+    if n == 0:
+        raise ValueError("`images` and every entry of `reconstructions` need an image.")
     rows = [list(images[:n])] + [list(r[:n]) for r in reconstructions.values()]
     labels = ["original"] + list(reconstructions)
     return image_rows(
@@ -261,8 +297,9 @@ def latent_scatter(codes, labels, point=None, ax=None):
         labels: `(n,)` digit labels.
         point: optional 2-D latent point to mark (only for 2-D codes).
     """
+    labels = np.asarray(labels).reshape(-1)
+    _same_length("codes", codes, "labels", labels)
     xy, (xlabel, ylabel), basis = _projection(codes)
-    labels = np.asarray(labels)
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.5, 4.8))
     else:
@@ -354,7 +391,13 @@ def score_histograms(scores, is_anomaly, threshold, names=("normal", "anomaly"),
         names: labels of the two groups.
         xlabel: what the score is. Default "reconstruction error (MSE)".
     """
-    scores, is_anomaly = np.asarray(scores), np.asarray(is_anomaly, bool)
+    scores, is_anomaly = np.asarray(scores, np.float64).reshape(-1), np.asarray(is_anomaly)
+    _same_length("scores", scores, "is_anomaly", is_anomaly)
+    if not np.all(np.isfinite(scores)) or scores.size == 0:
+        raise ValueError("`scores` must be finite numbers, at least one (NaN has no bin).")
+    if not np.isfinite(threshold):
+        raise ValueError(f"`threshold` must be a finite number, got {threshold!r}.")
+    is_anomaly = is_anomaly.astype(bool)
     fig, ax = plt.subplots(figsize=(7.6, 3.6))
     # The axis stops at the 99.5th percentile: a few extreme errors would
     # squeeze everything else into the first bins.
@@ -382,6 +425,7 @@ def score_histograms(scores, is_anomaly, threshold, names=("normal", "anomaly"),
 def roc_figure(fpr, tpr, auc, point=None):
     """The ROC curve with its AUC, the diagonal of a coin toss, and optionally
     the operating point `(false alarm rate, detection rate)` of a threshold."""
+    _same_length("fpr", np.asarray(fpr).reshape(-1), "tpr", np.asarray(tpr).reshape(-1))
     fig, ax = plt.subplots(figsize=(4.6, 4.4))
     ax.plot(fpr, tpr, label=f"autoencoder (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], color="grey", ls=":", label="coin toss (AUC 0.5)")

@@ -24,7 +24,13 @@ import numpy as np
 
 from cae_keras import checks, models
 from cae_keras.metrics import evaluate_rmse, rmse_per_image
-from cae_keras.training import say, seed_everything, total_steps, train_autoencoder
+from cae_keras.training import (
+    check_loss,
+    say,
+    seed_everything,
+    total_steps,
+    train_autoencoder,
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,9 @@ def cntk_momentum_sgd(batch_size=64, lr_per_sample=0.00015, time_constant=600):
     >>> round(float(sgd.momentum), 4), round(float(sgd.learning_rate), 6)
     (0.8988, 0.000971)
     """
+    batch_size = checks.positive_int("batch_size", batch_size)
+    lr_per_sample = checks.positive_number("lr_per_sample", lr_per_sample)
+    time_constant = checks.positive_number("time_constant", time_constant)
     momentum = math.exp(-batch_size / time_constant)
     return keras.optimizers.SGD(
         learning_rate=lr_per_sample * batch_size * (1.0 - momentum), momentum=momentum
@@ -133,6 +142,7 @@ def cntk_glorot_uniform(scale=1.0):
     Keras' `VarianceScaling` scales the variance, so the range scales by
     `sqrt(scale)`: CNTK's `scale` is Keras' `scale ** 2`.
     """
+    scale = checks.positive_number("scale", scale)
     return keras.initializers.VarianceScaling(
         scale=scale**2, mode="fan_avg", distribution="uniform"
     )
@@ -205,16 +215,20 @@ def _initializers(recipe):
 
 
 def check_variants(names):
-    """The `Variant`s named, in order, or a clear error naming the unknown."""
+    """The `Variant`s named, in order, or a clear error naming the unknown
+    or a name given twice (which would train the same model twice)."""
     if isinstance(names, str):
         names = [names]
     names = list(names)
-    unknown = [n for n in names if n not in VARIANTS]
+    unknown = [n for n in names if not isinstance(n, str) or n not in VARIANTS]
     if unknown or not names:
         raise ValueError(
             f"`variants` must be a non-empty list of {sorted(VARIANTS)}, "
             f"got {names!r}" + (f" (unknown: {unknown})." if unknown else ".")
         )
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"`variants` must name each variant once, got {names!r} ({twice} twice).")
     return [VARIANTS[n] for n in names]
 
 
@@ -256,8 +270,19 @@ def run_variant(
     """
     if isinstance(variant, str):
         (variant,) = check_variants([variant])
+    elif not isinstance(variant, Variant):
+        raise ValueError(
+            f"`variant` must be a Variant or one of {sorted(VARIANTS)}, got {variant!r}."
+        )
     recipe = recipe if isinstance(recipe, Recipe) else check_recipe(recipe)
-    epochs = recipe.epochs if epochs is None else epochs
+    # Everything checked before the model is built and trained.
+    epochs = recipe.epochs if epochs is None else checks.positive_int("epochs", epochs)
+    seed = checks.seed(seed)
+    x_train, x_test = checks.images("x_train", x_train), checks.images("x_test", x_test)
+    for name, x in (("x_train", x_train), ("x_test", x_test)):
+        if len(x) == 0:
+            raise ValueError(f"`{name}` holds no images.")
+    check_loss(loss)
     seed_everything(seed)
     model = variant.build(initializers=_initializers(recipe))
     steps = total_steps(len(x_train), recipe.batch_size, epochs)
@@ -400,7 +425,14 @@ def format_table(rows, targets=True):
 
 
 def first_images(model, images, n=5):
-    """Code and reconstruction of the first `n` images, as NumPy arrays."""
+    """Code and reconstruction of the first `n` images, as NumPy arrays.
+
+    Raises:
+        ValueError: `n` is not a positive integer, or `images` holds none.
+    """
+    n = checks.positive_int("n", n)
+    if len(images) == 0:
+        raise ValueError("`images` holds no images to show.")
     codes = models.encoder_of(model).predict(images[:n], verbose=0)
     return np.asarray(codes), np.asarray(model.predict(images[:n], verbose=0))
 
@@ -599,8 +631,8 @@ def single_layer_variant(cmap, pool):
     >>> single_layer_variant(1, 4).cntk_test, single_layer_variant(3, 2).name
     (0.223, 'cmap3_pool2')
     """
-    checks.positive_int("cmap", cmap)
-    models.check_pool("pool", pool)
+    cmap = checks.positive_int("cmap", cmap)
+    pool = models.check_pool("pool", pool)
     return published(cmap, pool) or Variant(
         f"cmap{cmap}_pool{pool}",
         f"cMap={cmap}, pool {pool}x{pool}: {28 // pool}x{28 // pool}x{cmap} code",

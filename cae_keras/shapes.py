@@ -13,9 +13,11 @@ dilated kernel spans ``k' = d * (k - 1) + 1``):
   VALID.
 """
 
+from cae_keras import checks
+
 
 def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not checks.is_int(value) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
 
 
@@ -116,7 +118,7 @@ def conv_transpose_output_length(
         if padding == "valid":
             return input_length * strides + max(span - strides, 0)
         return input_length * strides
-    if isinstance(output_padding, bool) or not isinstance(output_padding, int):
+    if not checks.is_int(output_padding):
         raise ValueError(f"`output_padding` must be an integer, got {output_padding!r}.")
     if not 0 <= output_padding < strides:
         raise ValueError(

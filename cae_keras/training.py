@@ -11,9 +11,7 @@ from cae_keras.metrics import PerImageRMSE, per_image_rmse
 
 def seed_everything(seed):
     """Seed Python, NumPy and the backend, so a run can be repeated."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}.")
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(checks.seed(seed))
 
 
 def check_loss(loss):
@@ -35,6 +33,9 @@ def check_loss(loss):
 def total_steps(n_images, batch_size, epochs):
     """Optimizer steps of a run: `epochs` times the batches per epoch (the last
     one partial). Schedules that decay over the run need it."""
+    n_images = checks.positive_int("n_images", n_images, minimum=0)
+    batch_size = checks.positive_int("batch_size", batch_size)
+    epochs = checks.positive_int("epochs", epochs, minimum=0)
     return epochs * -(-n_images // batch_size)
 
 
@@ -94,6 +95,17 @@ def train_autoencoder(
     if optimizer is None:
         learning_rate = checks.positive_number("learning_rate", learning_rate)
     check_loss(loss)
+    seed = checks.seed(seed)
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"`model` must be a keras.Model, got {type(model).__name__}.")
+    # Arrays of any kind (a Python list included) are converted; the rank
+    # is the model's input rank.
+    rank = len(model.inputs[0].shape) if getattr(model, "inputs", None) else 4
+    x_train = checks.images("x_train", x_train, rank=rank)
+    x_val = None if x_val is None else checks.images("x_val", x_val, rank=rank)
+    targets = None if targets is None else checks.images("targets", targets, rank=rank)
+    if val_targets is not None:
+        val_targets = checks.images("val_targets", val_targets, rank=rank)
     if len(x_train) == 0:
         raise ValueError("`x_train` holds no images.")
     out_shape = tuple(model.output.shape[1:]) if hasattr(model, "output") else None

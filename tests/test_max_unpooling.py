@@ -397,14 +397,94 @@ def test_batch_mismatch_is_refused_at_run_time():
 
 
 @tensorflow_only
-def test_batch_mismatch_is_refused_in_a_graph_with_unknown_batch():
+@pytest.mark.parametrize(
+    "pooled_shape,input_shape",
+    [
+        ((1, 2, 2, 1), (2, 4, 4, 1)),  # batch
+        ((1, 2, 8, 1), (1, 8, 8, 1)),  # rows and columns, the same number of values
+        ((1, 4, 2, 2), (1, 8, 8, 1)),  # channels, the same number of values
+        ((1, 3, 3, 1), (1, 8, 8, 1)),  # rows and columns off by one
+    ],
+)
+def test_a_mismatch_known_only_at_run_time_is_refused_in_a_graph(pooled_shape, input_shape):
+    # Sizes unknown when traced: the kernel checks them when they are known,
+    # never reshaping `pooled` into the shape pooling `pool_input` gives.
     import tensorflow as tf
 
     layer = MaxUnpooling2D(2)
-    spec = [tf.TensorSpec((None, 2, 2, 1)), tf.TensorSpec((None, 4, 4, 1))]
+    spec = [tf.TensorSpec((None, None, None, None))] * 2
     run = tf.function(lambda p, x: layer([p, x]), input_signature=spec)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="different batch sizes"):
-        run(np.ones((1, 2, 2, 1), "float32"), np.zeros((2, 4, 4, 1), "float32"))
+    assert run(np.ones((1, 4, 4, 1), "float32"), np.zeros((1, 8, 8, 1), "float32")).shape == (
+        1,
+        8,
+        8,
+        1,
+    )
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="`pooled` must have the batch, rows, columns"
+    ):
+        run(np.ones(pooled_shape, "float32"), np.zeros(input_shape, "float32"))
+
+
+def test_a_mismatch_after_retracing_a_model_of_any_size_is_refused():
+    # The reproduction: a model on unknown sizes, used on several
+    # sizes (Keras retraces), then given a `pooled` of the wrong shape.
+    pooled, pool_input = keras.Input((None, None, 1)), keras.Input((None, None, 1))
+    model = keras.Model([pooled, pool_input], MaxUnpooling2D(2)([pooled, pool_input]))
+    for size in (4, 6, 8):
+        half = np.ones((1, size // 2, size // 2, 1), "float32")
+        model.predict([half, np.ones((1, size, size, 1), "float32")], verbose=0)
+    with pytest.raises(Exception, match="`pooled` must have the batch, rows, columns"):
+        model.predict(
+            [np.ones((1, 2, 8, 1), "float32"), np.random.rand(1, 8, 8, 1).astype("float32")],
+            verbose=0,
+        )
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "bool", "uint8"])
+def test_integer_and_bool_maps_are_unpooled_as_floats(dtype):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2 if dtype == "bool" else 9, (2, 6, 6, 3)).astype(dtype)
+    pooled = x.reshape(2, 3, 2, 3, 2, 3).max(axis=(2, 4))
+    got = keras.ops.convert_to_numpy(MaxUnpooling2D(2)([pooled, x]))
+    assert got.dtype == np.float32
+    want = np.stack(
+        [
+            np.stack(
+                [
+                    numpy_ops.max_unpool2d(
+                        pooled[b, :, :, c].astype("float32"), x[b, :, :, c].astype("float32")
+                    )
+                    for c in range(3)
+                ],
+                axis=-1,
+            )
+            for b in range(2)
+        ]
+    )
+    np.testing.assert_array_equal(got, want)
+
+
+def test_the_kernel_names_a_dtype_it_cannot_take():
+    from cae_keras import kernels
+
+    x = np.ones((1, 4, 4, 1), "int32")
+    with pytest.raises(
+        ValueError, match="`pooled` must be a floating-point tensor, got dtype int32"
+    ):
+        kernels.max_unpool2d(
+            keras.ops.convert_to_tensor(x[:, :2, :2]),
+            keras.ops.convert_to_tensor(x),
+            (2, 2),
+            (2, 2),
+            "valid",
+        )
+
+
+def test_numpy_integers_are_taken_as_sizes():
+    layer = MaxUnpooling2D(np.int64(2), strides=(np.int32(2), 2))
+    assert layer.pool_size == (2, 2) and layer.strides == (2, 2)
+    assert type(layer.pool_size[0]) is int  # JSON-serialisable config
 
 
 # -- no value lost -------------------------------------------------------------

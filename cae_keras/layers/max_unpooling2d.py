@@ -153,10 +153,11 @@ class MaxUnpooling2D(keras.layers.Layer):
         for got, want in zip(pooled_shape[1:3], expected):
             if None not in (got, want) and got != want:
                 raise ValueError(
-                    f"`pooled` has shape {pooled_shape}, but pooling `pool_input` of "
-                    f"shape {input_shape_} with pool_size={self.pool_size}, "
-                    f"strides={self.strides}, padding={self.padding!r} gives "
-                    f"(batch, {expected[0]}, {expected[1]}, {input_shape_[3]})."
+                    "`pooled` must have the batch, rows, columns and channels that pooling "
+                    f"`pool_input` gives: pooling shape {input_shape_} with "
+                    f"pool_size={self.pool_size}, strides={self.strides}, "
+                    f"padding={self.padding!r} gives (batch, {expected[0]}, {expected[1]}, "
+                    f"{input_shape_[3]}), got `pooled` of shape {pooled_shape}."
                 )
         batch = input_shape_[0] if input_shape_[0] is not None else pooled_shape[0]
         channels = input_shape_[3] if input_shape_[3] is not None else pooled_shape[3]
