@@ -313,15 +313,12 @@ def anomaly(args):
         job.check_job(args.digits, seed=args.seed, **settings)
     except ValueError as error:
         raise UsageError(_flag_of(error, default="--digits"), error) from None
-    records = job.run_job(
-        args.digits,
-        epochs=args.epochs,
-        limit=args.limit,
-        latent_dim=args.latent_dim,
-        seed=args.seed,
-        json_path=args.json,
-        log=_say,
-    )
+    try:
+        records = job.run_job(
+            args.digits, seed=args.seed, json_path=args.json, log=_say, **settings
+        )
+    except OSError as error:
+        raise SystemExit(f"error: --json: cannot write results: {error}") from None
     _say()
     _say(job.format_auc_table(records))
     if args.json is not None:

@@ -14,3 +14,16 @@ def _clean_keras_state():
     yield
     keras.backend.clear_session()
     keras.config.set_dtype_policy("float32")
+
+
+# Hypothesis: the same examples on every run (CI stays reproducible, no
+# example database written into the clone); HYPOTHESIS_PROFILE=explore draws
+# fresh ones, five times as many, to search further.
+try:
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+    settings.register_profile("explore", database=None, deadline=None, max_examples=500)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # the property tests then fail at import, saying so
+    pass

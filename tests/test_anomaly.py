@@ -132,6 +132,10 @@ def test_anomaly_command_prints_the_table_and_writes_json(tmp_path, capsys):
     [
         (["--digits", "10"], "--digits: expected an integer from 0 to 9"),
         (["--json", "/no/such/folder/a.json"], "--json: no folder"),
+        (["--json", ""], "--json: expected a file name"),
+        (["--json", "."], "--json: '.' is a folder"),
+        (["--limit", "5"], "--limit: `limit`=5 leaves"),
+        (["--digits", "3", "--limit", "10"], "--limit: `limit`=10 leaves 10 test images with 0"),
     ],
 )
 def test_anomaly_command_refuses_bad_arguments_before_training(argv, message, capsys):
@@ -154,3 +158,21 @@ def test_positions_from_the_same_image_change_nothing():
     assert rewired.count_params() == model.count_params()
     with pytest.raises(ValueError, match="denoising_autoencoder\\(unpooling='max'\\)"):
         models.with_positions_from(models.denoising_autoencoder(unpooling="upsample"))
+
+
+@pytest.mark.parametrize("step", ["write temporary", "switch"])
+def test_a_fault_while_writing_json_keeps_the_previous_file(tmp_path, monkeypatch, step):
+    from cae_keras import publish
+
+    path = tmp_path / "auc.json"
+    path.write_text('{"runs": "previous"}\n')
+
+    def full_disk(name):
+        if name == step:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publish, "_checkpoint", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        anomaly.run_job([1], epochs=1, limit=300, json_path=path, log=lambda line: None)
+    assert path.read_text() == '{"runs": "previous"}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["auc.json"]
