@@ -172,8 +172,14 @@ def train_classifier(
 
 def accuracy(model, x, y):
     """The share of images whose most probable class is their label."""
-    predicted = np.argmax(model.predict(_images("x", x), batch_size=1000, verbose=0), axis=-1)
-    return float(np.mean(predicted == np.asarray(y)))
+    x, y = _images("x", x), np.asarray(y).reshape(-1)
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(
+            f"`x` and `y` must hold one label per image (at least one), got {len(x)} images "
+            f"and {len(y)} labels."
+        )
+    predicted = np.argmax(model.predict(x, batch_size=1000, verbose=0), axis=-1)
+    return float(np.mean(predicted == y))
 
 
 def compare(
@@ -468,6 +474,7 @@ def verdicts(rows, tolerance=0.01):
         and `claim` (two sentences on the whole table, each ending in True
         or False: fine-tuned against frozen, and pretraining against scratch).
     """
+    tolerance = checks.non_negative_number("tolerance", tolerance)
     by_labels, lines = [], []
     for n in sorted({r["labels"] for r in rows}):
         here = {r["classifier"]: r for r in rows if r["labels"] == n}

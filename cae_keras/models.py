@@ -169,6 +169,11 @@ def encoder_of(model, code_layer=None):
         if not pools:
             raise ValueError(f"Model {model.name!r} has no MaxPooling2D layer: pass `code_layer`.")
         code_layer = pools[-1].name
+    elif code_layer not in {layer.name for layer in model.layers}:
+        raise ValueError(
+            f"`code_layer` must name a layer of {model.name!r} "
+            f"({[layer.name for layer in model.layers]}), got {code_layer!r}."
+        )
     return keras.Model(
         model.inputs, model.get_layer(code_layer).output, name=f"{model.name}_encoder"
     )
@@ -227,6 +232,11 @@ def with_positions_from(model):
     Returns:
         A `keras.Model` from `[values_image, positions_image]` to 28x28x1.
     """
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            "`model` must come from denoising_autoencoder(unpooling='max'), got "
+            f"{type(model).__name__}."
+        )
     names = {layer.name for layer in model.layers}
     if not {"conv1", "pool1", "conv2", "pool2", "unpool2", "unpool1"} <= names or not isinstance(
         model.get_layer("unpool1"), MaxUnpooling2D

@@ -28,6 +28,12 @@ _TF_LOG_LINE = re.compile(
 
 def colab_url(notebook_name):
     """The Colab address of a lesson in the public repository."""
+    name = str(notebook_name)
+    if "/" in name or "\\" in name or not name.endswith(".ipynb"):
+        raise ValueError(
+            f"`notebook_name` must be a lesson's file name such as '04_cntk_autoencoder.ipynb', "
+            f"got {notebook_name!r}."
+        )
     return (
         f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{notebook_name}"
     )

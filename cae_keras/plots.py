@@ -89,6 +89,11 @@ def matrix_figure(matrices, titles, suptitle=None, fmt="{:g}", cmap="viridis", c
         cell: inches per matrix cell; the numbers are sized to fit it, so
             they stay readable however many cells there are.
     """
+    if not matrices or len(matrices) != len(titles):
+        raise ValueError(
+            f"`matrices` and `titles` must pair up, one title per matrix (at least one), got "
+            f"{len(matrices)} and {len(titles)}."
+        )
     side = max(max(np.shape(m)) for m in matrices) * cell
     fig, axes = plt.subplots(1, len(matrices), figsize=(side * len(matrices) + 0.4, side + 0.9))
     axes = np.atleast_1d(axes)
@@ -208,6 +213,8 @@ def loss_curves(curves, ylabel="training RMSE (CNTK's criterion)", title=None, b
     """
     from matplotlib.ticker import MaxNLocator
 
+    if not curves:
+        raise ValueError("`curves` holds no training curves to draw.")
     fig, ax = plt.subplots(figsize=(7.6, 3.6))
     left, right = None, 1
     for name, curve in curves.items():
@@ -268,6 +275,7 @@ def encoding_text(array, decimals=3):
     CNTK's visualiser saves the encoder and decoder outputs of the first test
     images as text files; this is that format: values separated by spaces.
     """
+    decimals = checks.positive_int("decimals", decimals, minimum=0)
     array = _square(np.asarray(array))
     if array.ndim == 3:  # several channels: one block per channel
         return "\n\n".join(
@@ -341,6 +349,14 @@ def latent_manifold(decoder, low, high, n=12, ax=None, title=None):
         ax: axes to draw on. Default: a new figure.
         title: the axes' title.
     """
+    n = checks.positive_int("n", n)
+    low = checks.point("low", low, 2)
+    high = checks.point("high", high, 2)
+    if low is None or high is None or not np.all(low < high):
+        raise ValueError(
+            f"`low` and `high` must be two corners (z0, z1) with low < high on both axes, "
+            f"got {low!r} and {high!r}."
+        )
     xs = np.linspace(low[0], high[0], n)
     ys = np.linspace(high[1], low[1], n)  # top row = largest z[1]
     grid = np.array([[x, y] for y in ys for x in xs], np.float32).reshape(-1, 1, 1, 2)
@@ -454,6 +470,8 @@ def accuracy_vs_labels(rows, title="Test accuracy against the number of labels")
     """
     from matplotlib.ticker import FixedLocator, NullLocator
 
+    if not rows:
+        raise ValueError("`rows` holds no results to draw.")
     fig, ax = plt.subplots(figsize=(7.6, 4.0))
     styles = {"scratch": "-", "frozen": ":", "fine-tuned": "--"}
     colours = {}

@@ -455,6 +455,11 @@ def write_visualiser_text(folder, codes, reconstructions, prefix=""):
     Returns:
         The two paths written.
     """
+    if len(codes) != len(reconstructions):
+        raise ValueError(
+            f"`codes` and `reconstructions` must hold the same images, got {len(codes)} and "
+            f"{len(reconstructions)}."
+        )
     paths = []
     written = (
         ("encoder_output.txt", "codes", codes),
@@ -549,6 +554,8 @@ def all_black_rmse(images):
     `glorot_uniform(0.001)` deconvolution does. Below it, a model has learned
     something."""
     images = np.asarray(images, np.float64)
+    if len(images) == 0:
+        raise ValueError("`images` holds no images: there is no mean RMSE over none.")
     return float(rmse_per_image(images, np.zeros_like(images)).mean())
 
 

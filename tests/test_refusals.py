@@ -9,7 +9,19 @@ import keras
 import numpy as np
 import pytest
 
-from cae_keras import anomaly, data, kernels, metrics, models, numpy_ops, plots, reproduce, training
+from cae_keras import (
+    anomaly,
+    data,
+    fewlabels,
+    kernels,
+    metrics,
+    models,
+    notebooks,
+    numpy_ops,
+    plots,
+    reproduce,
+    training,
+)
 from cae_keras.layers import MaxUnpooling2D, TiedConv2DTranspose, VariationalSampling
 from cae_keras.layers.variational_sampling import kl_to_standard_normal
 
@@ -168,6 +180,40 @@ REFUSED = {
     "initializer unknown": (
         lambda: models.cntk_autoencoder(initializers={"conv_kernel": "nope"}),
         "`initializers\\['conv_kernel'\\]` must be a Keras initializer",
+    ),
+    # Found by a wider probe of the public API
+    "code layer unknown": (
+        lambda: models.encoder_of(models.small_encoder(), code_layer="nope"),
+        "`code_layer` must name a layer",
+    ),
+    "positions from a string": (lambda: models.with_positions_from("x"), "`model` must come"),
+    "accuracy lengths": (
+        lambda: fewlabels.accuracy(
+            models.classifier_on(models.small_encoder()), Z((4, 28, 28, 1)), Z(3)
+        ),
+        "`x` and `y` must hold one label per image",
+    ),
+    "verdict tolerance -1": (lambda: fewlabels.verdicts([], tolerance=-1), "`tolerance`"),
+    "decimals -1": (lambda: plots.encoding_text(Z((2, 2)), decimals=-1), "`decimals`"),
+    "no curves": (lambda: plots.loss_curves({}), "`curves` holds no training curves"),
+    "manifold n 0": (
+        lambda: plots.latent_manifold(models.latent_autoencoder(2)[1], [-1, -1], [1, 1], n=0),
+        "`n` must be a positive integer",
+    ),
+    "manifold low above high": (
+        lambda: plots.latent_manifold(models.latent_autoencoder(2)[1], [1, 1], [-1, -1]),
+        "`low` and `high` must be two corners",
+    ),
+    "matrices and titles": (
+        lambda: plots.matrix_figure([Z((2, 2))], ["a", "b"]),
+        "`matrices` and `titles` must pair up",
+    ),
+    "no accuracy rows": (lambda: plots.accuracy_vs_labels([]), "`rows` holds no results"),
+    "colab path": (lambda: notebooks.colab_url("../x"), "`notebook_name` must be a lesson's"),
+    "all black of none": (lambda: reproduce.all_black_rmse(Z((0, 28, 28, 1))), "no images"),
+    "visualiser counts": (
+        lambda: reproduce.write_visualiser_text("/nonexistent", Z((5, 7, 7, 1)), Z((4, 28, 28, 1))),
+        "`codes` and `reconstructions` must hold the same images",
     ),
     # Empty inputs
     "mean RMSE of no images": (
