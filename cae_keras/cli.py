@@ -1,9 +1,10 @@
-"""Command line: `reproduce`, `anomaly`, `fewlabels` and `notebooks`.
+"""Command line: `reproduce`, `anomaly`, `fewlabels`, `segment` and `notebooks`.
 
 Run it as `python -m cae_keras COMMAND` or, once the package is installed, as
 `cae-keras COMMAND`. This module only parses, prints and sets the exit code;
 each job lives in the module a notebook can call (`reproduce.run_job`,
-`anomaly.run_job`, `fewlabels.run_job`, `notebooks.execute_notebooks`). Arguments are parsed before
+`anomaly.run_job`, `fewlabels.run_job`, `segment.run_job`,
+`notebooks.execute_notebooks`). Arguments are parsed before
 Keras loads, so `--help` and a bad value answer at once.
 
 Exit codes: 0 done; 1 a run failed or a full-size `reproduce` missed a
@@ -62,6 +63,20 @@ class UsageError(Exception):
 
     def __init__(self, flag, message):
         super().__init__(f"{flag}: {message}")
+
+
+def _size(text):
+    """`48` or `61x83` as `(rows, cols)`, each at least 28 (a digit's size)."""
+    parts = text.lower().split("x")
+    try:
+        rows, cols = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (0, 0)
+    except ValueError:
+        rows = cols = 0
+    if rows < 28 or cols < 28 or rows > 4096 or cols > 4096:
+        raise argparse.ArgumentTypeError(
+            f"expected ROWS or ROWSxCOLS, each from 28 to 4096, got {text!r}"
+        )
+    return rows, cols
 
 
 def _add_data_and_out(parser, out, least=1):
@@ -229,6 +244,69 @@ def build_parser(prog=None):
     few.add_argument("--seed", type=_int_in(0, _MAX_SEED), default=0, help="seed (default 0)")
     _add_data_and_out(few, out="outputs/fewlabels", least=20)
     few.set_defaults(run=fewlabels, usage_error=few.error)
+    seg = sub.add_parser(
+        "segment",
+        help="lesson 10 at full size: segmentation with max unpooling, on scenes of any size",
+        description=(
+            "Train SegNet (max unpooling), its UpSampling2D twin and a U-Net on scenes of "
+            "MNIST digits, test each with the same weights on larger and odd-sized scenes, "
+            "and print mIoU (mean and min-max over seeds). --out holds one run, with every "
+            "trained model as .keras. The defaults are the recommended full-size run."
+        ),
+    )
+    seg.add_argument(
+        "--models",
+        nargs="+",
+        choices=["segnet", "upsample", "unet"],
+        default=["segnet", "upsample", "unet"],
+        help="models to train (default: all three)",
+    )
+    seg.add_argument(
+        "--seeds",
+        nargs="+",
+        type=_int_in(0, _MAX_SEED),
+        default=[0, 1, 2],
+        metavar="SEED",
+        help="seeds, one run each (default 0 1 2)",
+    )
+    seg.add_argument(
+        "--epochs", type=_int_in(1, _MAX_EPOCHS), default=4, help="epochs per run (default 4)"
+    )
+    seg.add_argument(
+        "--scenes",
+        type=_int_in(1, 10**6),
+        default=12000,
+        help="training scenes (default 12000)",
+    )
+    seg.add_argument(
+        "--test-scenes",
+        type=_int_in(1, 10**5),
+        default=300,
+        help="test scenes per evaluation size (default 300)",
+    )
+    seg.add_argument(
+        "--size",
+        type=_size,
+        default=(48, 48),
+        metavar="ROWSxCOLS",
+        help="training scene size, 48 or 48x64 (default 48x48)",
+    )
+    seg.add_argument(
+        "--eval-sizes",
+        nargs="+",
+        type=_size,
+        default=[(48, 48), (61, 83), (96, 128)],
+        metavar="ROWSxCOLS",
+        help="test scene sizes (default 48x48 61x83 96x128)",
+    )
+    seg.add_argument(
+        "--devices",
+        default=None,
+        metavar="N|all",
+        help="train data-parallel on N devices or all (JAX only; default: one)",
+    )
+    _add_data_and_out(seg, out="outputs/segment")
+    seg.set_defaults(run=segment, usage_error=seg.error)
     nbs = sub.add_parser("notebooks", help="re-execute the lessons in place")
     nbs.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
     nbs.add_argument(
@@ -364,6 +442,49 @@ def fewlabels(args):
     _say(
         f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files'])} files to "
         f"{result['folder']}/ (table.txt, accuracy.png), named by {out / 'results.json'}."
+    )
+    return 0
+
+
+def segment(args):
+    from cae_keras import segment as job
+
+    for flag, values in (("--models", args.models), ("--seeds", args.seeds)):
+        if len(set(values)) != len(values):
+            raise UsageError(flag, f"name each once, got {' '.join(map(str, values))}")
+    if len(set(args.eval_sizes)) != len(args.eval_sizes):
+        raise UsageError("--eval-sizes", "name each size once")
+    devices = args.devices
+    if devices is not None and devices != "all":
+        if not devices.isdigit() or int(devices) < 1:
+            raise UsageError("--devices", f"expected a positive integer or 'all', got {devices!r}")
+        devices = int(devices)
+    from cae_keras.training import check_devices
+
+    try:
+        check_devices(devices)
+    except ValueError as error:
+        raise UsageError("--devices", str(error).split(": ", 1)[-1]) from None
+    out, ((x_train, y_train), (x_test, y_test)) = _out_and_data(args)
+    settings = dict(
+        models=args.models,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        scenes=args.scenes,
+        test_scenes=args.test_scenes,
+        size=args.size,
+        eval_sizes=args.eval_sizes,
+        devices=devices,
+    )
+    try:
+        result = job.run_job(out, x_train, y_train, x_test, y_test, log=_say, **settings)
+    except OSError as error:
+        raise SystemExit(f"error: --out: cannot write results: {error}") from None
+    _say()
+    _say(result["table"])
+    _say(
+        f"\nWrote {len(result['files'])} files to {result['folder']}/ (table.txt, masks.png, "
+        f"iou.png, one .keras per model and seed), named by {out / 'results.json'}."
     )
     return 0
 

@@ -363,3 +363,115 @@ def labelled_draw(labels, n, seed=0, validation=0.2, classes=10):
         val.append(chosen[:n_val])
         train.append(chosen[n_val:])
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
+
+
+#: Classes of a digit scene: 0 is the background, `d + 1` a pixel of digit `d`.
+SCENE_CLASSES = 11
+#: A digit's pixel counts as the digit where its intensity (0-1) is at least this.
+SCENE_THRESHOLD = 0.5
+
+
+def _pair_of_sizes(name, value, least):
+    pair = (value, value) if checks.is_int(value) else value
+    try:
+        pair = tuple(pair)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(checks.is_int(v) and v >= least for v in pair):
+        raise ValueError(
+            f"`{name}` must be an integer or a pair (rows, cols) of integers of at least "
+            f"{least}, got {value!r}."
+        )
+    return tuple(int(v) for v in pair)
+
+
+def digit_scenes(images, labels, n, size=64, digits=(1, 3), seed=0):
+    """Scenes of handwritten digits on a black canvas, with a label per pixel:
+    the data of lesson 10 and `python -m cae_keras segment`.
+
+    Each scene places `digits` MNIST digits (a number drawn in that range)
+    at random positions, wholly inside the canvas; digits may overlap.
+
+    The label rule: a pixel is **0 (background)** unless some digit placed
+    there has intensity at least 0.5 (`SCENE_THRESHOLD`); then it is
+    **`d + 1`** for the digit `d` whose pixel there is the brightest. The
+    scene shows the brightest pixel too (the maximum over the digits), so
+    the label names the digit the pixel shows. Where two digits are equally
+    bright the one placed first wins. Give training scenes training images
+    and test scenes test images: the function never mixes them itself.
+
+    Vectorised over scenes (10,000 scenes of 64x64 take about a second) and
+    deterministic for a seed.
+
+    Args:
+        images: `(m, 28, 28)` or `(m, 28, 28, 1)` digits with pixels in 0-1,
+            such as `load_mnist`'s.
+        labels: `(m,)` their digits, integers 0..9.
+        n: how many scenes.
+        size: the canvas, an integer or `(rows, cols)`, each at least 28.
+            Default 64.
+        digits: digits per scene, an integer or an inclusive range `(low,
+            high)` with `1 <= low <= high`. Default `(1, 3)`.
+        seed: which digits, how many and where. Default 0.
+
+    Returns:
+        `(scenes, masks)`: float32 `(n, rows, cols, 1)` and uint8 `(n, rows,
+        cols)` with values in 0..10 (`SCENE_CLASSES` classes).
+
+    Example:
+
+    >>> x = np.zeros((2, 28, 28), "float32"); x[:, 10:18, 10:18] = 1.0
+    >>> scenes, masks = digit_scenes(x, np.array([3, 7]), n=4, size=(40, 50), seed=0)
+    >>> scenes.shape, masks.shape, sorted(set(np.unique(masks).tolist()) - {0}) <= [4, 8]
+    ((4, 40, 50, 1), (4, 40, 50), True)
+    """
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[3] == 1:
+        images = images[..., 0]
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) == 0:
+        raise ValueError(
+            f"`images` must be MNIST digits (m, 28, 28) or (m, 28, 28, 1), at least one, got "
+            f"shape {images.shape}."
+        )
+    images = images.astype(np.float32, copy=False)
+    if not (np.all(np.isfinite(images)) and images.min() >= 0.0 and images.max() <= 1.0):
+        raise ValueError(
+            "`images` must have pixels in 0-1 (the label rule compares with 0.5); scale 0-255 "
+            "images by 1/255 first."
+        )
+    labels = np.asarray(labels)
+    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"`labels` must hold one integer digit per image ({len(images)}), got "
+            f"{labels.dtype} of shape {labels.shape}."
+        )
+    if labels.min() < 0 or labels.max() > 9:
+        raise ValueError(f"`labels` must be digits 0..9, got {labels.min()}..{labels.max()}.")
+    n = checks.positive_int("n", n, minimum=0)
+    rows, cols = _pair_of_sizes("size", size, 28)
+    low, high = _pair_of_sizes("digits", digits, 1)
+    if low > high:
+        raise ValueError(f"`digits` must be a range (low, high) with low <= high, got {digits!r}.")
+    rng = np.random.default_rng(checks.seed(seed))
+    count = rng.integers(low, high + 1, n)
+    chosen = rng.integers(0, len(images), (n, high))
+    top = rng.integers(0, rows - 27, (n, high))
+    left = rng.integers(0, cols - 27, (n, high))
+    brightest = np.zeros((n, rows, cols), np.float32)
+    owner = np.zeros((n, rows, cols), np.uint8)
+    offsets = np.arange(28)
+    for slot in range(high):
+        # Every scene with a digit in this slot at once: one fancy-indexed
+        # 28x28 window per scene, compared with what the earlier slots left.
+        scene = np.nonzero(count > slot)[0]
+        r = (top[scene, slot][:, None] + offsets)[:, :, None]
+        c = (left[scene, slot][:, None] + offsets)[:, None, :]
+        s = scene[:, None, None]
+        patch = images[chosen[scene, slot]]
+        here = brightest[s, r, c]
+        wins = patch > here  # strictly: an equal pixel stays with the earlier digit
+        brightest[s, r, c] = np.where(wins, patch, here)
+        digit = (labels[chosen[scene, slot]] + 1).astype(np.uint8)[:, None, None]
+        owner[s, r, c] = np.where(wins, digit, owner[s, r, c])
+    masks = np.where(brightest >= SCENE_THRESHOLD, owner, 0).astype(np.uint8)
+    return brightest[..., None], masks

@@ -159,3 +159,113 @@ def psnr_per_image(images, references, max_value=1.0):
     with np.errstate(divide="ignore"):
         values = 10.0 * np.log10(max_value**2 / mse)
     return np.minimum(values, 100.0)
+
+
+def _label_maps(name, masks, classes):
+    masks = np.asarray(masks)
+    if masks.ndim == 4 and masks.shape[3] == 1:
+        masks = masks[..., 0]
+    if masks.ndim != 3 or not (np.issubdtype(masks.dtype, np.integer)):
+        raise ValueError(
+            f"`{name}` must be integer label maps (n, rows, cols), got {masks.dtype} "
+            f"of shape {masks.shape}."
+        )
+    if masks.size and (masks.min() < 0 or masks.max() >= classes):
+        raise ValueError(
+            f"`{name}` must hold classes 0..{classes - 1}, got {masks.min()}..{masks.max()}."
+        )
+    return masks
+
+
+def confusion_matrix(true, predicted, classes=11, where=None):
+    """Pixel counts `[t, p]`: pixels of true class `t` predicted as `p`.
+
+    Args:
+        true, predicted: `(n, rows, cols)` integer label maps, the same shape.
+        classes: how many classes. Default 11 (lesson 10's scenes).
+        where: optional `(n, rows, cols)` booleans: count only those pixels.
+    """
+    classes = checks.positive_int("classes", classes, minimum=2)
+    true = _label_maps("true", true, classes)
+    predicted = _label_maps("predicted", predicted, classes)
+    checks.same_shape("true", true.shape, "predicted", predicted.shape)
+    if where is not None:
+        where = np.asarray(where, bool)
+        checks.same_shape("where", where.shape, "true", true.shape)
+        true, predicted = true[where], predicted[where]
+    index = true.astype(np.int64).ravel() * classes + predicted.astype(np.int64).ravel()
+    return np.bincount(index, minlength=classes * classes).reshape(classes, classes)
+
+
+def segmentation_scores(true, predicted, classes=11, where=None):
+    """Intersection over union per class, their mean, and pixel accuracy.
+
+    A class's IoU is `|true & predicted| / |true | predicted|` over its
+    pixels. Classes absent from both the truth and the prediction have no
+    IoU (`None`) and are left out of the mean, so a test set without a digit
+    neither helps nor hurts.
+
+    Args:
+        true, predicted: `(n, rows, cols)` integer label maps.
+        classes: how many classes. Default 11.
+        where: optional mask of the pixels to score (see `boundary_band`).
+
+    Returns:
+        A dict: `miou`, `pixel_accuracy` (floats; `None` when no pixel is
+        scored), `iou` (a list, one float or `None` per class).
+
+    Example:
+
+    >>> t = np.array([[[0, 1], [1, 1]]]); p = np.array([[[0, 1], [0, 1]]])
+    >>> s = segmentation_scores(t, p, classes=3)
+    >>> s["iou"], round(s["miou"], 4), s["pixel_accuracy"]
+    ([0.5, 0.6666666666666666, None], 0.5833, 0.75)
+    """
+    matrix = confusion_matrix(true, predicted, classes, where)
+    hits = np.diag(matrix)
+    union = matrix.sum(axis=0) + matrix.sum(axis=1) - hits
+    iou = [float(h / u) if u else None for h, u in zip(hits, union)]
+    present = [v for v in iou if v is not None]
+    total = int(matrix.sum())
+    return {
+        "miou": float(np.mean(present)) if present else None,
+        "pixel_accuracy": float(hits.sum() / total) if total else None,
+        "iou": iou,
+    }
+
+
+def boundary_band(masks, width=2):
+    """The pixels within `width` pixels (in rows and columns) of a true edge:
+    where positions matter most, and where an upsampling decoder blurs.
+
+    An edge pixel has a 4-neighbour of another class; the band grows it by
+    `width` in every direction (a (2 width + 1)-square around each).
+
+    Args:
+        masks: `(n, rows, cols)` integer label maps.
+        width: the band's half-width in pixels, at least 0. Default 2.
+
+    Returns:
+        `(n, rows, cols)` booleans.
+    """
+    masks = np.asarray(masks)
+    if masks.ndim != 3:
+        raise ValueError(f"`masks` must be label maps (n, rows, cols), got {masks.shape}.")
+    width = checks.positive_int("width", width, minimum=0)
+    edge = np.zeros(masks.shape, bool)
+    down = masks[:, 1:, :] != masks[:, :-1, :]
+    right = masks[:, :, 1:] != masks[:, :, :-1]
+    edge[:, 1:, :] |= down
+    edge[:, :-1, :] |= down
+    edge[:, :, 1:] |= right
+    edge[:, :, :-1] |= right
+    band = edge.copy()
+    for _ in range(width):  # grow by one pixel each way, a square neighbourhood
+        grown = band.copy()
+        grown[:, 1:, :] |= band[:, :-1, :]
+        grown[:, :-1, :] |= band[:, 1:, :]
+        band = grown.copy()
+        grown[:, :, 1:] |= band[:, :, :-1]
+        grown[:, :, :-1] |= band[:, :, 1:]
+        band = grown
+    return band

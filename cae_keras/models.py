@@ -10,7 +10,7 @@ import numpy as np
 from keras import layers
 
 from cae_keras import checks
-from cae_keras.layers import MaxUnpooling2D, TiedConv2DTranspose, VariationalSampling
+from cae_keras.layers import CropLike, MaxUnpooling2D, TiedConv2DTranspose, VariationalSampling
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -544,3 +544,79 @@ def classifier_on(encoder, trainable=True, classes=10, name="classifier"):
     image = keras.Input(tuple(encoder.input.shape[1:]), name="image")
     probabilities = layers.Dense(classes, activation="softmax", name="head")(copy(image))
     return keras.Model(image, probabilities, name=name)
+
+
+#: The decoders of the segmentation models, by what they pass from encoder to decoder.
+SEGMENTATION_MODELS = ("segnet", "upsample", "unet")
+
+
+def segmentation_model(kind="segnet", classes=11, widths=(16, 32, 64), convs=2):
+    """A fully convolutional segmentation network on scenes of any size.
+
+    The encoder is the same for every `kind`: at each level `convs` 3x3
+    convolutions (ReLU, SAME) then a 2x2 max pooling with SAME padding, so
+    odd sizes pool to `ceil(n / 2)` and nothing is dropped. The decoders
+    differ in what they take from the encoder at each level:
+
+    - `"segnet"` (SegNet / DeconvNet): `MaxUnpooling2D([x, pool_input])`
+      puts each value back where its window's maximum was. It needs the
+      pooling input (or, in a SegNet that stores them, 2 bits of position
+      per pooled value) and returns exactly the pooling input's size.
+    - `"upsample"`: `UpSampling2D(2)` copies each value over its window,
+      then `CropLike` trims the extra row or column an odd size gains. It
+      takes nothing from the encoder: its twin with no positions.
+    - `"unet"` (U-Net): up-sampling and cropping as `"upsample"`, then the
+      encoder's whole feature map concatenated (all of its channels as
+      floats), the modern peer.
+
+    At each decoder level `convs` 3x3 convolutions, the last one narrowing to
+    the next level's width; then `classes`, a 1x1 convolution with softmax.
+
+    Args:
+        kind: one of `SEGMENTATION_MODELS`. Default `"segnet"`.
+        classes: classes per pixel. Default 11 (background and ten digits).
+        widths: filters per level, shallow to deep. Default `(16, 32, 64)`.
+        convs: convolutions per level, encoder and decoder. Default 2.
+
+    Returns:
+        A `keras.Model` from `(batch, rows, cols, 1)` scenes of any size to
+        `(batch, rows, cols, classes)` class probabilities, named `kind`.
+
+    Example:
+
+    >>> model = segmentation_model("segnet")
+    >>> model.output.shape, model.get_layer("dec1_unpool").output.shape
+    ((None, None, None, 11), (None, None, None, 16))
+    """
+    kind = checks.choice("kind", kind, SEGMENTATION_MODELS)
+    classes = checks.positive_int("classes", classes, minimum=2)
+    convs = checks.positive_int("convs", convs)
+    if checks.is_int(widths) or isinstance(widths, str) or not hasattr(widths, "__iter__"):
+        raise ValueError(f"`widths` must be a list of positive integers, got {widths!r}.")
+    widths = [checks.positive_int("widths", w) for w in widths]
+    if not widths:
+        raise ValueError("`widths` must hold at least one level.")
+    conv = lambda filters, name: layers.Conv2D(  # noqa: E731
+        filters, 3, padding="same", activation="relu", name=name
+    )
+    scene = keras.Input((None, None, 1), name="scene")
+    x, skips = scene, []
+    for level, width in enumerate(widths, 1):
+        for j in range(1, convs + 1):
+            x = conv(width, f"enc{level}_conv{j}")(x)
+        skips.append(x)
+        x = layers.MaxPooling2D(2, padding="same", name=f"enc{level}_pool")(x)
+    for level in range(len(widths), 0, -1):
+        skip = skips[level - 1]
+        if kind == "segnet":
+            x = MaxUnpooling2D(2, padding="same", name=f"dec{level}_unpool")([x, skip])
+        else:
+            x = layers.UpSampling2D(2, name=f"dec{level}_upsample")(x)
+            x = CropLike(name=f"dec{level}_crop")([x, skip])
+            if kind == "unet":
+                x = layers.Concatenate(name=f"dec{level}_concat")([x, skip])
+        narrow = widths[max(level - 2, 0)]
+        for j in range(1, convs + 1):
+            x = conv(widths[level - 1] if j < convs else narrow, f"dec{level}_conv{j}")(x)
+    probabilities = layers.Conv2D(classes, 1, activation="softmax", name="classes")(x)
+    return keras.Model(scene, probabilities, name=kind)

@@ -3,6 +3,8 @@ leaves showing and saving to the caller (`plt.show()`, `fig.savefig(...)`)."""
 
 import numbers
 
+import matplotlib
+import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -503,5 +505,105 @@ def accuracy_vs_labels(rows, title="Test accuracy against the number of labels")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    fig.tight_layout()
+    return fig
+
+
+#: One fixed colour per scene class: black background, then a colour per digit.
+SCENE_COLOURS = ["#000000", *plt.get_cmap("tab10").colors]
+
+
+def mask_image(mask):
+    """A label map `(rows, cols)` as an RGB image in `SCENE_COLOURS`."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or not np.issubdtype(mask.dtype, np.integer):
+        raise ValueError(f"`mask` must be an integer label map (rows, cols), got {mask.shape}.")
+    if mask.size and (mask.min() < 0 or mask.max() >= len(SCENE_COLOURS)):
+        raise ValueError(f"`mask` must hold classes 0..{len(SCENE_COLOURS) - 1}.")
+    palette = np.array([matplotlib.colors.to_rgb(c) for c in SCENE_COLOURS])
+    return palette[mask]
+
+
+def segmentation_figure(scenes, masks, predicted, title=None):
+    """Scenes, their true masks and each model's predicted masks, one column
+    per scene, one fixed colour per digit and a legend.
+
+    Args:
+        scenes: `(n, rows, cols, 1)` scenes.
+        masks: `(n, rows, cols)` true labels.
+        predicted: dict from model name to its `(n, rows, cols)` labels.
+        title: the figure's title. Default: says the size.
+    """
+    scenes, masks = np.asarray(scenes), np.asarray(masks)
+    _same_length("scenes", scenes, "masks", masks)
+    if not isinstance(predicted, dict):
+        raise ValueError("`predicted` must be a dict from model name to label maps.")
+    for name, labels in predicted.items():
+        _same_length("masks", masks, f"predicted[{name!r}]", labels)
+    n = len(scenes)
+    if n == 0:
+        raise ValueError("`scenes` holds no scenes to draw.")
+    rows = [("scene", None), ("truth", masks)] + list(predicted.items())
+    height, width = scenes.shape[1:3]
+    cell = 2.2
+    fig, axes = plt.subplots(
+        len(rows),
+        n,
+        figsize=(cell * n * width / height + 1.6, cell * len(rows) + 0.6),
+        squeeze=False,
+    )
+    for r, (label, labels) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():  # a light frame: black scenes touch
+                spine.set_color("0.75")
+            if labels is None:
+                ax.imshow(scenes[c, :, :, 0], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(mask_image(np.asarray(labels[c])), interpolation="nearest")
+        axes[r, 0].set_ylabel(label, fontsize=10)
+    handles = [
+        matplotlib.patches.Patch(color=colour, label="background" if i == 0 else f"digit {i - 1}")
+        for i, colour in enumerate(SCENE_COLOURS)
+    ]
+    fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
+    fig.suptitle(title or f"Predicted masks on {height}x{width} test scenes")
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    return fig
+
+
+def iou_bars(iou_by_model, title="IoU per class"):
+    """Grouped bars: each class's IoU for each model (missing classes left blank).
+
+    Args:
+        iou_by_model: dict from model name to a list of IoU per class
+            (`None` where a class was absent).
+        title: the axes' title.
+    """
+    if not isinstance(iou_by_model, dict) or not iou_by_model:
+        raise ValueError("`iou_by_model` must be a non-empty dict from model name to IoUs.")
+    lengths = {len(v) for v in iou_by_model.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"every model needs one IoU per class, got lengths {sorted(lengths)}.")
+    classes = lengths.pop()
+    fig, ax = plt.subplots(figsize=(8.4, 3.4))
+    width = 0.8 / len(iou_by_model)
+    for k, (name, values) in enumerate(iou_by_model.items()):
+        heights = [np.nan if v is None else v for v in values]
+        ax.bar(
+            np.arange(classes) + (k - (len(iou_by_model) - 1) / 2) * width,
+            heights,
+            width,
+            label=name,
+        )
+    ax.set_xticks(range(classes))
+    ax.set_xticklabels(["bg"] + [str(d) for d in range(classes - 1)])
+    ax.set_xlabel("class (bg: background, then the digit)")
+    ax.set_ylabel("IoU")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     return fig

@@ -1,5 +1,6 @@
 """Seeded training with CNTK's criterion or any Keras loss."""
 
+import contextlib
 import time
 
 import keras
@@ -162,6 +163,140 @@ def train_autoencoder(
         verbose=verbose,
         callbacks=callbacks,
     )
+
+
+def check_devices(devices):
+    """How many devices to train on: `None` or 1 (no distribution), an
+    integer, or `"all"`; more than one only where Keras' distribution API
+    runs (JAX), with a clear error elsewhere or beyond what is there.
+
+    Returns:
+        The list of devices to use, or `None` for plain training.
+    """
+    if devices is None or (checks.is_int(devices) and devices == 1):
+        return None
+    if not (devices == "all" or (checks.is_int(devices) and devices >= 1)):
+        raise ValueError(f"`devices` must be a positive integer or 'all', got {devices!r}.")
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise ValueError(
+            f"`devices`={devices!r}: training on several devices uses Keras' distribution API "
+            f"(keras.distribution.DataParallel), which runs on JAX only; this is {backend}. "
+            "Start Python with KERAS_BACKEND=jax, or train on one device (devices=None)."
+        )
+    available = keras.distribution.list_devices()
+    count = len(available) if devices == "all" else int(devices)
+    if count > len(available):
+        raise ValueError(
+            f"`devices`={devices!r}, but JAX sees {len(available)} device(s) "
+            f"({', '.join(map(str, available))}). On a CPU, set JAX_NUM_CPU_DEVICES before "
+            "JAX starts to split it into virtual devices."
+        )
+    return None if count == 1 else available[:count]
+
+
+def train_segmenter(
+    build,
+    scenes,
+    masks,
+    *,
+    epochs=4,
+    batch_size=16,
+    learning_rate=1e-3,
+    seed=0,
+    devices=None,
+    verbose="auto",
+    callbacks=None,
+):
+    """Build a segmentation model and train it with Adam on scenes and masks.
+
+    With `devices` above one (JAX only), the model is built and trained under
+    `keras.distribution.DataParallel`: its variables are copied to every
+    device and each global batch of `batch_size` is split between them, so
+    the losses match one device's for the same seed and batch (up to float
+    rounding). That is why this helper takes a function that builds the
+    model: its variables must be made inside the distribution's scope.
+
+    Args:
+        build: a function of no arguments returning a Keras model from
+            `(batch, rows, cols, 1)` scenes to per-pixel class probabilities
+            (any image size, such as `models.segmentation_model`), or such a
+            model itself (one device only).
+        scenes: `(n, rows, cols, 1)` float scenes.
+        masks: `(n, rows, cols)` integer labels.
+        epochs: passes over the scenes. Default 4.
+        batch_size: scenes per step (the global batch). Default 16.
+        learning_rate: Adam's step size. Default 1e-3.
+        seed: seeds the initial weights and the shuffling. Default 0.
+        devices: `None` (default) or 1, a number of devices, or `"all"`. The
+            batch must divide evenly among them.
+        verbose: Keras' progress output.
+        callbacks: extra Keras callbacks.
+
+    Returns:
+        `(model, history)`.
+
+    Example:
+
+    >>> model, history = train_segmenter(                    # doctest: +SKIP
+    ...     lambda: models.segmentation_model("segnet"), scenes, masks, epochs=1)
+    """
+    epochs = checks.positive_int("epochs", epochs)
+    batch_size = checks.positive_int("batch_size", batch_size)
+    learning_rate = checks.positive_number("learning_rate", learning_rate)
+    seed = checks.seed(seed)
+    chosen = check_devices(devices)
+    if chosen is not None and batch_size % len(chosen):
+        raise ValueError(
+            f"`batch_size`={batch_size} must divide evenly among the {len(chosen)} devices."
+        )
+    if isinstance(build, keras.Model):
+        if chosen is not None:
+            raise ValueError(
+                "`build` must be a function that builds the model when `devices` is above one: "
+                "its variables are made on every device, inside the distribution's scope."
+            )
+        model, build = build, None
+    elif not callable(build):
+        raise ValueError(f"`build` must be a function returning a model, got {build!r}.")
+    scenes = checks.images("scenes", scenes)
+    masks = np.asarray(masks)
+    if masks.ndim != 3 or not np.issubdtype(masks.dtype, np.integer):
+        raise ValueError(
+            f"`masks` must be integer labels (n, rows, cols), got {masks.dtype} {masks.shape}."
+        )
+    checks.same_shape("scenes", scenes.shape[:3], "masks", masks.shape)
+    if len(scenes) == 0:
+        raise ValueError("`scenes` holds no scenes.")
+    if chosen is not None and len(scenes) % batch_size:
+        # A last, smaller batch would not split evenly among the devices.
+        keep = len(scenes) - len(scenes) % batch_size
+        if keep == 0:
+            raise ValueError(f"`scenes` holds fewer than one batch ({batch_size}).")
+        scenes, masks = scenes[:keep], masks[:keep]
+    scope = (
+        keras.distribution.DataParallel(devices=chosen).scope()
+        if chosen is not None
+        else contextlib.nullcontext()
+    )
+    seed_everything(seed)
+    with scope:
+        if build is not None:
+            model = build()
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="sparse_categorical_crossentropy",
+        )
+        history = model.fit(
+            scenes,
+            masks,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
+    return model, history
 
 
 def say(line=""):

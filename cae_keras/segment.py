@@ -1,0 +1,326 @@
+"""Segmentation of digit scenes, what max unpooling was made for (lesson 10
+and `python -m cae_keras segment`).
+
+The task: scenes of MNIST digits on a black canvas of any size
+(`data.digit_scenes`), a label per pixel (background, or the digit), 11
+classes. Three fully convolutional decoders on one encoder
+(`models.segmentation_model`): SegNet's max unpooling, its `UpSampling2D`
+twin, and U-Net's skip concatenation. Trained on small scenes, each is
+tested with the same weights on larger and odd-sized ones.
+
+The job, `run_job`, trains every model at every seed, prints one table, and
+publishes `results.json`, the figures and every trained model (`.keras`)
+into a new run folder (see `cae_keras.publish`).
+"""
+
+import time
+
+import numpy as np
+
+from cae_keras import checks, data, metrics, models
+from cae_keras.training import say, train_segmenter
+
+#: The recommended full-size run: `python -m cae_keras segment` with no options.
+DEFAULTS = {
+    "models": list(models.SEGMENTATION_MODELS),
+    "seeds": [0, 1, 2],
+    "epochs": 4,
+    "scenes": 12000,
+    "size": 48,
+    "eval_sizes": [(48, 48), (61, 83), (96, 128)],
+    "test_scenes": 300,
+    "batch_size": 16,
+    "learning_rate": 1e-3,
+    "band": 2,
+}
+#: Test scenes are drawn with their own seeds, the same for every model and
+#: training seed, so every row of a table is scored on identical scenes.
+TEST_SEED = 10_000
+
+
+def check_sizes(name, sizes):
+    """Evaluation sizes: a non-empty list of `(rows, cols)`, each at least 28."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise ValueError(f"`{name}` must be a list of (rows, cols) pairs, got {sizes!r}.")
+    checked = [data._pair_of_sizes(name, s, 28) for s in sizes]
+    if not checked or len(set(checked)) != len(checked):
+        raise ValueError(f"`{name}` must name each size once (at least one), got {sizes!r}.")
+    return checked
+
+
+def test_sets(x_test, y_test, sizes, n, seed=TEST_SEED):
+    """`{(rows, cols): (scenes, masks)}` of `n` test scenes per size, from
+    test images only."""
+    return {
+        size: data.digit_scenes(x_test, y_test, n, size, seed=seed + i)
+        for i, size in enumerate(check_sizes("sizes", sizes))
+    }
+
+
+def predict_masks(model, scenes, batch_size=32):
+    """The most probable class of every pixel, uint8 `(n, rows, cols)`."""
+    scenes = checks.images("scenes", scenes)
+    batch_size = checks.positive_int("batch_size", batch_size)
+    if len(scenes) == 0:
+        return np.zeros(scenes.shape[:3], np.uint8)
+    probabilities = model.predict(scenes, batch_size=batch_size, verbose=0)
+    return np.argmax(probabilities, axis=-1).astype(np.uint8)
+
+
+def evaluate(model, scenes, masks, band=2, classes=data.SCENE_CLASSES):
+    """Scores of `model` on scenes of one size.
+
+    Returns:
+        A dict: `miou`, `pixel_accuracy`, `iou` (per class, `None` where a
+        class is absent from truth and prediction), and `boundary_miou`, the
+        mean IoU over the pixels within `band` pixels of a true edge
+        (`metrics.boundary_band`), where positions matter most.
+    """
+    predicted = predict_masks(model, scenes)
+    scores = metrics.segmentation_scores(masks, predicted, classes)
+    near = metrics.boundary_band(np.asarray(masks), band)
+    scores["boundary_miou"] = metrics.segmentation_scores(masks, predicted, classes, near)["miou"]
+    return scores
+
+
+def passed_bytes(model, size):
+    """Bytes per image each decoder takes from the encoder at `size`.
+
+    SegNet needs, per pooled value, which of the 4 cells held the maximum:
+    2 bits (what SegNet stores; our `MaxUnpooling2D` recomputes them from
+    the pooling input instead). U-Net concatenates the encoder's whole maps
+    as float32. The upsampling twin takes nothing.
+    """
+    rows, cols = data._pair_of_sizes("size", size, 1)
+    total = 0.0
+    for layer in model.layers:
+        name = layer.name
+        if name.endswith("_unpool") or name.endswith("_concat"):
+            h, w = rows, cols
+            for _ in range(int(name[3]) - 1):  # the level: dec{level}_...
+                h, w = -(-h // 2), -(-w // 2)
+            channels = layer.output.shape[-1]
+            if name.endswith("_unpool"):
+                total += -(-h // 2) * -(-w // 2) * channels * 2 / 8
+            else:
+                total += h * w * (channels // 2) * 4
+    return total
+
+
+def run_model(
+    kind,
+    train,
+    tests,
+    *,
+    seed=0,
+    epochs=4,
+    batch_size=16,
+    learning_rate=1e-3,
+    band=2,
+    devices=None,
+    widths=(16, 32, 64),
+    callbacks=None,
+    verbose=0,
+):
+    """Train one model at one seed and score it on every test size.
+
+    Returns:
+        `(record, model)`: the record holds `model`, `seed`, `params`,
+        `seconds`, `images_per_second` (training), `bytes_passed` (per image,
+        at the training size) and `scores` by size (`"48x48"`: `evaluate`'s
+        dict).
+    """
+    scenes, masks = train
+    start = time.perf_counter()
+    model, history = train_segmenter(
+        lambda: models.segmentation_model(kind, widths=widths),
+        scenes,
+        masks,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        devices=devices,
+        verbose=verbose,
+        callbacks=callbacks,
+    )
+    seconds = time.perf_counter() - start
+    record = {
+        "model": kind,
+        "seed": seed,
+        "params": int(model.count_params()),
+        "seconds": round(seconds, 1),
+        "images_per_second": round(len(scenes) * epochs / seconds, 1),
+        "final_loss": float(history.history["loss"][-1]),
+        "bytes_passed": passed_bytes(model, scenes.shape[1:3]),
+        "scores": {f"{r}x{c}": evaluate(model, *tests[(r, c)], band=band) for r, c in tests},
+    }
+    return record, model
+
+
+def mean_iou(records, size):
+    """Per model, each class's IoU at `size` averaged over seeds (`None` where
+    the class was absent at every seed)."""
+    key = f"{size[0]}x{size[1]}"
+    result = {}
+    for kind in dict.fromkeys(r["model"] for r in records):
+        per_seed = [r["scores"][key]["iou"] for r in records if r["model"] == kind]
+        result[kind] = [
+            float(np.mean(present)) if (present := [v for v in values if v is not None]) else None
+            for values in zip(*per_seed)
+        ]
+    return result
+
+
+def summarize(records):
+    """One row per model: mean and min-max over seeds of each size's mIoU and
+    of the boundary mIoU at the largest size, with parameters and speed."""
+    rows = []
+    for kind in dict.fromkeys(r["model"] for r in records):
+        mine = [r for r in records if r["model"] == kind]
+        sizes = list(mine[0]["scores"])
+        row = {
+            "model": kind,
+            "seeds": [r["seed"] for r in mine],
+            "params": mine[0]["params"],
+            "seconds": float(np.mean([r["seconds"] for r in mine])),
+            "images_per_second": float(np.mean([r["images_per_second"] for r in mine])),
+            "bytes_passed": mine[0]["bytes_passed"],
+        }
+        for size in sizes:
+            values = [r["scores"][size]["miou"] for r in mine]
+            row[f"miou_{size}"] = [float(np.mean(values)), min(values), max(values)]
+        values = [r["scores"][sizes[-1]]["boundary_miou"] for r in mine]
+        row["boundary_size"] = sizes[-1]
+        row["boundary_miou"] = [float(np.mean(values)), min(values), max(values)]
+        rows.append(row)
+    return rows
+
+
+def format_table(rows):
+    """`summarize`'s rows as the printed table."""
+    sizes = [k.removeprefix("miou_") for k in rows[0] if k.startswith("miou_")]
+    span = lambda v: f"{v[0]:.3f} ({v[1]:.2f}-{v[2]:.2f})"  # noqa: E731
+    head = [f"{'model':<9}", f"{'params':>7}", f"{'s':>6}", f"{'img/s':>6}"]
+    head += [f"{'mIoU ' + s:>19}" for s in sizes]
+    head += [f"{'boundary ' + rows[0]['boundary_size']:>19}"]
+    lines = ["  ".join(head), "-" * len("  ".join(head))]
+    for row in rows:
+        cells = [f"{row['model']:<9}", f"{row['params']:>7}", f"{row['seconds']:>6.1f}"]
+        cells += [f"{row['images_per_second']:>6.0f}"]
+        cells += [f"{span(row['miou_' + s]):>19}" for s in sizes]
+        cells += [f"{span(row['boundary_miou']):>19}"]
+        lines.append("  ".join(cells))
+    seeds = rows[0]["seeds"]
+    lines.append(f"mean over seeds {seeds} (lowest-highest); the same test scenes for every row.")
+    return "\n".join(lines)
+
+
+def check_settings(settings):
+    """`run_job`'s settings completed from `DEFAULTS` and checked, before any
+    work; a `ValueError` names the setting."""
+    unknown = sorted(set(settings) - set(DEFAULTS) - {"devices", "widths"})
+    if unknown:
+        raise ValueError(f"unknown settings {unknown}; known: {sorted(DEFAULTS)}.")
+    s = {**DEFAULTS, "devices": None, "widths": (16, 32, 64), **settings}
+    names = s["models"]
+    if isinstance(names, str):
+        names = [names]
+    s["models"] = [checks.choice("models", m, models.SEGMENTATION_MODELS) for m in names]
+    if not s["models"] or len(set(s["models"])) != len(s["models"]):
+        raise ValueError(f"`models` must name each model once, got {names!r}.")
+    seeds = [s["seeds"]] if checks.is_int(s["seeds"]) else list(s["seeds"])
+    s["seeds"] = [checks.seed(v, "seeds") for v in seeds]
+    if not s["seeds"] or len(set(s["seeds"])) != len(s["seeds"]):
+        raise ValueError(f"`seeds` must be a non-empty list of distinct seeds, got {seeds!r}.")
+    for name in ("epochs", "scenes", "test_scenes", "batch_size"):
+        s[name] = checks.positive_int(name, s[name])
+    s["size"] = data._pair_of_sizes("size", s["size"], 28)
+    s["eval_sizes"] = check_sizes("eval_sizes", s["eval_sizes"])
+    s["learning_rate"] = checks.positive_number("learning_rate", s["learning_rate"])
+    s["band"] = checks.positive_int("band", s["band"], minimum=0)
+    return s
+
+
+def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
+    """The `python -m cae_keras segment` job: train every model at every seed
+    on scenes made from `x_train`, score each on test scenes of every size made
+    from `x_test`, and publish into a new run folder in `out` (see
+    `cae_keras.publish`): `results.json`, `table.txt`, `masks.png`,
+    `iou.png` and `<model>_seed<seed>.keras` for every trained model.
+
+    Args:
+        out: the output folder.
+        x_train, y_train, x_test, y_test: MNIST, pixels in 0-1.
+        log: called with each progress line. Default: print it, flushed.
+        **settings: any of `DEFAULTS` (and `devices`, `widths`).
+
+    Returns:
+        The manifest (as written), with `rows` and `table` added.
+    """
+    from cae_keras import plots, publish
+
+    log = log or say
+    s = check_settings(settings)
+    out = publish.check_output_folder(out)
+    train = data.digit_scenes(x_train, y_train, s["scenes"], s["size"], seed=0)
+    tests = test_sets(x_test, y_test, s["eval_sizes"], s["test_scenes"])
+    log(
+        f"Training {len(s['models'])} model(s) x {len(s['seeds'])} seed(s) on {s['scenes']} "
+        f"scenes of {s['size'][0]}x{s['size'][1]}, {s['epochs']} epochs; testing on "
+        f"{s['test_scenes']} scenes of each of "
+        + ", ".join(f"{r}x{c}" for r, c in s["eval_sizes"])
+        + "."
+    )
+    with publish.publishing(out) as run:
+        records, shown = [], {}
+        for kind in s["models"]:
+            for seed in s["seeds"]:
+                log(f"  {kind}, seed {seed} ...")
+                record, model = run_model(
+                    kind,
+                    train,
+                    tests,
+                    seed=seed,
+                    epochs=s["epochs"],
+                    batch_size=s["batch_size"],
+                    learning_rate=s["learning_rate"],
+                    band=s["band"],
+                    devices=s["devices"],
+                    widths=s["widths"],
+                )
+                last = list(record["scores"])[-1]
+                log(
+                    f"    {record['seconds']:.1f} s ({record['images_per_second']:.0f} images/s), "
+                    f"mIoU {last} {record['scores'][last]['miou']:.3f}"
+                )
+                model.save(run.scratch / f"{kind}_seed{seed}.keras")
+                if seed == s["seeds"][0]:
+                    size = s["eval_sizes"][-1]
+                    shown[kind] = predict_masks(model, tests[size][0][:4])
+                records.append(record)
+        rows = summarize(records)
+        table = format_table(rows)
+        (run.scratch / "table.txt").write_text(table + "\n")
+        size = s["eval_sizes"][-1]
+        scenes, masks = tests[size]
+        for name, fig in (
+            ("masks.png", plots.segmentation_figure(scenes[:4], masks[:4], shown)),
+            (
+                "iou.png",
+                plots.iou_bars(
+                    mean_iou(records, size), title=f"IoU per class at {size[0]}x{size[1]}"
+                ),
+            ),
+        ):
+            fig.savefig(run.scratch / name, dpi=100)
+            plots.plt.close(fig)
+        manifest = {
+            "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()},
+            "train_images": int(len(x_train)),
+            "test_images": int(len(x_test)),
+            "summary": rows,
+            "runs": records,
+        }
+        run.publish(manifest)
+    return {**manifest, "folder": run.folder, "files": run.files, "rows": rows, "table": table}

@@ -1,0 +1,205 @@
+"""Lesson 10's task: digit scenes, segmentation scores, the three decoders, the
+`segment` command and its saved models."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from cae_keras import cli, data, metrics, models, publish, segment
+
+RNG = np.random.default_rng(0)
+
+
+def digits(m=12, seed=0):
+    """Digit-like images: random strokes with intensities on both sides of 0.5."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((m, 28, 28), "float32")
+    for i in range(m):
+        r, c = rng.integers(4, 20, 2)
+        x[i, r : r + 6, c : c + 4] = rng.choice([0.3, 0.5, 0.7, 1.0], (6, 4))
+    return x, rng.integers(0, 10, m)
+
+
+def slow_scenes(images, labels, n, size, low, high, seed):
+    """The label rule written as loops, one digit and one pixel at a time,
+    drawing the same random numbers in the same order."""
+    rows, cols = size
+    rng = np.random.default_rng(seed)
+    count = rng.integers(low, high + 1, n)
+    chosen = rng.integers(0, len(images), (n, high))
+    top = rng.integers(0, rows - 27, (n, high))
+    left = rng.integers(0, cols - 27, (n, high))
+    scenes = np.zeros((n, rows, cols, 1), "float32")
+    masks = np.zeros((n, rows, cols), "uint8")
+    for i in range(n):
+        brightest = np.zeros((rows, cols))
+        owner = np.zeros((rows, cols), int)
+        for slot in range(count[i]):
+            image, digit = images[chosen[i, slot]], labels[chosen[i, slot]]
+            for a in range(28):
+                for b in range(28):
+                    r, c = top[i, slot] + a, left[i, slot] + b
+                    if image[a, b] > brightest[r, c]:  # ties stay with the earlier digit
+                        brightest[r, c], owner[r, c] = image[a, b], digit + 1
+        scenes[i, :, :, 0] = brightest
+        masks[i] = np.where(brightest >= 0.5, owner, 0)
+    return scenes, masks
+
+
+@pytest.mark.parametrize("size,low,high", [((28, 28), 1, 1), ((40, 53), 1, 3), ((33, 30), 2, 4)])
+def test_scenes_follow_the_label_rule_as_the_slow_reference_does(size, low, high):
+    images, labels = digits()
+    scenes, masks = data.digit_scenes(images, labels, 9, size, (low, high), seed=3)
+    want_scenes, want_masks = slow_scenes(images, labels, 9, size, low, high, seed=3)
+    np.testing.assert_array_equal(scenes, want_scenes)
+    np.testing.assert_array_equal(masks, want_masks)
+    assert scenes.dtype == np.float32 and masks.dtype == np.uint8
+    # The rule, checked directly: background below 0.5, a digit's class at or above.
+    assert np.all((masks > 0) == (scenes[..., 0] >= 0.5))
+
+
+def test_scenes_are_deterministic_and_use_only_the_images_given():
+    images, labels = digits()
+    a = data.digit_scenes(images, labels, 5, 40, seed=1)
+    b = data.digit_scenes(images, labels, 5, 40, seed=1)
+    c = data.digit_scenes(images, labels, 5, 40, seed=2)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+    assert set(np.unique(a[1])) <= {0, *(labels + 1)}
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"size": 20}, "`size` must be an integer or a pair"),
+        ({"digits": (3, 1)}, "`digits` must be a range"),
+        ({"digits": 0}, "`digits` must be an integer or a pair"),
+        ({"n": -1}, "`n`"),
+        ({"seed": -1}, "`seed`"),
+    ],
+)
+def test_scene_arguments_are_checked(kwargs, message):
+    images, labels = digits()
+    with pytest.raises(ValueError, match=message):
+        data.digit_scenes(images, labels, **{"n": 2, **kwargs})
+
+
+def test_scene_images_must_be_digits_in_0_1_with_their_labels():
+    images, labels = digits()
+    with pytest.raises(ValueError, match="pixels in 0-1"):
+        data.digit_scenes(images * 255, labels, 2)
+    with pytest.raises(ValueError, match="one integer digit per image"):
+        data.digit_scenes(images, labels[:-1], 2)
+    with pytest.raises(ValueError, match="MNIST digits"):
+        data.digit_scenes(images[:, :20], labels, 2)
+
+
+def test_iou_mean_and_accuracy_by_hand():
+    true = np.array([[[0, 0, 1, 1], [0, 2, 2, 1]]])
+    pred = np.array([[[0, 1, 1, 1], [0, 2, 0, 1]]])
+    scores = metrics.segmentation_scores(true, pred, classes=4)
+    # bg: hits 2, union 4 -> 0.5; class 1: hits 3, union 4 -> 0.75; class 2: 1/2; class 3 absent.
+    assert scores["iou"] == [0.5, 0.75, 0.5, None]
+    assert scores["miou"] == pytest.approx((0.5 + 0.75 + 0.5) / 3)
+    assert scores["pixel_accuracy"] == pytest.approx(6 / 8)
+    band = np.zeros_like(true, bool)
+    band[0, 0, 2] = True
+    assert metrics.segmentation_scores(true, pred, 4, band)["iou"] == [None, 1.0, None, None]
+    with pytest.raises(ValueError, match="`true` and `predicted` must have the same shape"):
+        metrics.segmentation_scores(true, pred[:, :1], 4)
+    with pytest.raises(ValueError, match="classes 0..3"):
+        metrics.segmentation_scores(true, pred + 3, 4)
+
+
+def test_boundary_band_is_the_square_neighbourhood_of_the_edges():
+    masks = np.zeros((1, 9, 9), int)
+    masks[0, 4, 4] = 1
+    # Edge pixels: the centre and its four neighbours; width 1 adds their 3x3 squares.
+    want = np.zeros((9, 9), bool)
+    for r, c in [(4, 4), (3, 4), (5, 4), (4, 3), (4, 5)]:
+        want[r - 1 : r + 2, c - 1 : c + 2] = True
+    np.testing.assert_array_equal(metrics.boundary_band(masks, 1)[0], want)
+    assert metrics.boundary_band(masks, 0).sum() == 5
+    assert not metrics.boundary_band(np.zeros((1, 5, 5), int), 3).any()
+
+
+@pytest.mark.parametrize("kind", models.SEGMENTATION_MODELS)
+def test_every_decoder_segments_any_size_odd_ones_included(kind):
+    model = models.segmentation_model(kind)
+    for size in [(48, 48), (61, 83), (29, 31), (96, 128)]:
+        out = model.predict(np.zeros((2, *size, 1), "float32"), verbose=0)
+        assert out.shape == (2, *size, 11)
+        np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-5)
+    names = [layer.name for layer in model.layers]
+    assert "enc3_pool" in names and "classes" in names
+    assert ("dec1_unpool" in names) == (kind == "segnet")
+    assert ("dec1_concat" in names) == (kind == "unet")
+
+
+def test_the_twins_have_the_same_weights_and_unet_a_comparable_count():
+    counts = {k: models.segmentation_model(k).count_params() for k in models.SEGMENTATION_MODELS}
+    assert counts["segnet"] == counts["upsample"]
+    assert 1.0 < counts["unet"] / counts["segnet"] < 1.5
+
+
+def test_unpooling_passes_positions_and_unet_whole_maps():
+    segnet = segment.passed_bytes(models.segmentation_model("segnet"), (48, 48))
+    unet = segment.passed_bytes(models.segmentation_model("unet"), (48, 48))
+    upsample = segment.passed_bytes(models.segmentation_model("upsample"), (48, 48))
+    # 2 bits per pooled value: 24x24x16 + 12x12x32 + 6x6x64 values.
+    assert segnet == (24 * 24 * 16 + 12 * 12 * 32 + 6 * 6 * 64) * 2 / 8
+    # Whole float32 maps: 48x48x16 + 24x24x32 + 12x12x64.
+    assert unet == (48 * 48 * 16 + 24 * 24 * 32 + 12 * 12 * 64) * 4
+    assert upsample == 0
+
+
+@pytest.fixture(scope="module")
+def segment_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("segment") / "out"
+    argv = ["segment", "--models", "segnet", "upsample", "--seeds", "0", "--epochs", "1"]
+    argv += ["--scenes", "64", "--test-scenes", "4", "--size", "32"]
+    argv += ["--eval-sizes", "32", "61x83", "--limit", "500", "--out", str(out)]
+    assert cli.main(argv) == 0
+    return out
+
+
+def test_segment_command_publishes_table_figures_and_models(segment_run):
+    results = json.loads((segment_run / "results.json").read_text())
+    folder = publish.latest(segment_run)
+    assert {"table.txt", "masks.png", "iou.png", "segnet_seed0.keras"} <= set(results["files"])
+    assert [r["model"] for r in results["summary"]] == ["segnet", "upsample"]
+    run = results["runs"][0]
+    assert set(run["scores"]) == {"32x32", "61x83"}
+    assert 0.0 <= run["scores"]["61x83"]["miou"] <= 1.0
+    assert "mIoU 61x83" in (folder / "table.txt").read_text()
+
+
+def test_a_saved_segnet_loads_and_predicts_the_same_on_an_odd_size(segment_run):
+    folder = publish.latest(segment_run)
+    model = keras.saving.load_model(folder / "segnet_seed0.keras")
+    scenes = RNG.random((2, 61, 83, 1)).astype("float32")
+    again = keras.saving.load_model(folder / "segnet_seed0.keras")
+    np.testing.assert_array_equal(
+        model.predict(scenes, verbose=0), again.predict(scenes, verbose=0)
+    )
+    assert model.get_layer("dec1_unpool").__class__.__name__ == "MaxUnpooling2D"
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--size", "20"], "--size: expected ROWS or ROWSxCOLS"),
+        (["--eval-sizes", "48", "48x48"], "--eval-sizes: name each size once"),
+        (["--models", "segnet", "segnet"], "--models: name each once"),
+        (["--devices", "zero"], "--devices: expected a positive integer or 'all'"),
+        (["--devices", "2"], "--devices:"),
+    ],
+)
+def test_segment_refuses_bad_arguments_before_any_work(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["segment", *argv, "--out", str(tmp_path / "o")])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
