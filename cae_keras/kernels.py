@@ -21,6 +21,9 @@ Max unpooling has one semantics on every backend (the docstring of
   the last NaN and may pick a padding cell.
 """
 
+import contextlib
+import threading
+
 import keras
 from keras import ops
 
@@ -78,7 +81,8 @@ def max_unpool2d(pooled, pool_input, pool_size, strides, padding):
                 f"`{name}` must be a floating-point tensor, got dtype {dtype} "
                 "(cast it first, e.g. keras.ops.cast(x, 'float32'); the layer does this)."
             )
-    _check_unpool_shapes(tuple(pooled.shape), tuple(pool_input.shape), config)
+    known = lambda shape: tuple(d if isinstance(d, int) else None for d in shape)  # noqa: E731
+    _check_unpool_shapes(known(pooled.shape), known(pool_input.shape), config)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         return _max_unpool2d_tensorflow(pooled, pool_input, config)
@@ -205,7 +209,7 @@ def _to_windows(x, before, spans, sizes, value):
 def _taps(x, config, out_rows, out_cols):
     """Offset (a, b) of every window, as one strided slice per offset."""
     (kh, kw), (sh, sw), _ = config
-    if (kh, kw) == (sh, sw):
+    if (kh, kw) == (sh, sw) and not _portable.on:
         # Windows that tile `x`: a reshape splits each axis into (window,
         # offset), and every tap is a plain slice of it.
         shape = ops.shape(x)
@@ -282,10 +286,14 @@ def _scatter(pooled, offset, config, geometry):
         key = (a % sh, b % sw)
         blocks[key] = part if key not in blocks else blocks[key] + part
     empty = ops.zeros_like(next(iter(blocks.values())))
-    grid = ops.stack(
-        [ops.stack([blocks.get((ra, rb), empty) for rb in range(sw)], axis=3) for ra in range(sh)],
-        axis=2,
-    )
+    # Interleave columns, then rows: never more than five dimensions, which
+    # LiteRT's kernels require.
+    interleaved = []
+    for ra in range(sh):
+        row = ops.stack([blocks.get((ra, rb), empty) for rb in range(sw)], axis=3)
+        shape = ops.shape(row)
+        interleaved.append(ops.reshape(row, (shape[0], shape[1], shape[2] * sw, shape[4])))
+    grid = ops.stack(interleaved, axis=2)
     rows, cols = (out_rows + over_h) * sh, (out_cols + over_w) * sw
     out = ops.reshape(grid, (ops.shape(pooled)[0], rows, cols, channels))
     return _to_image(out, before, spans, sizes)
@@ -375,6 +383,34 @@ def _unpool_with_gradient(config, forward=_forward, backward=_backward):
 _TF_KERNELS = {}
 
 
+class _Portable(threading.local):
+    on = False
+
+
+_portable = _Portable()
+
+
+@contextlib.contextmanager
+def portable():
+    """Trace max unpooling as plain TensorFlow ops, for converters.
+
+    By default the TensorFlow kernel is an XLA-compiled function with its own
+    gradient, and tiles windows with a six-dimensional reshape: the fastest
+    form for training, but one that the ONNX converter (tf2onnx) cannot
+    inline and LiteRT cannot run. Inside this context the layer traces the
+    same formula as ordinary ops of at most five dimensions (for inference;
+    the values are the same). `model.export` needs it for ONNX and LiteRT:
+
+    >>> with kernels.portable():                       # doctest: +SKIP
+    ...     model.export("model.onnx", format="onnx")
+    """
+    previous, _portable.on = _portable.on, True
+    try:
+        yield
+    finally:
+        _portable.on = previous
+
+
 def _max_unpool2d_tensorflow(pooled, pool_input, config):
     import tensorflow as tf
 
@@ -401,6 +437,9 @@ def _max_unpool2d_tensorflow(pooled, pool_input, config):
             "`pool_input` gives:",
             summarize=8,
         )
+    if _portable.on:
+        swap = _batch_last(pool_input)
+        return _forward(pooled, pool_input, config, swap)[0]
     kernel = _TF_KERNELS.get(config)
     if kernel is None:
         # XLA fuses the whole formula into one pass, also when the model

@@ -203,3 +203,102 @@ def test_segment_refuses_bad_arguments_before_any_work(argv, message, capsys, tm
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+# -- export for inference, on the trained SegNet (TensorFlow) ----------------------
+
+tensorflow_only = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="exports through TensorFlow (see the README's export table for other backends)",
+)
+SAVED_MODEL_CHILD = """
+import sys, numpy as np, tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])  # held: `.serve` needs the object alive
+x = np.load(sys.argv[2])
+np.save(sys.argv[3], loaded.serve(x).numpy())
+"""
+
+
+@pytest.fixture(scope="module")
+def trained_segnet(segment_run):
+    return keras.saving.load_model(publish.latest(segment_run) / "segnet_seed0.keras")
+
+
+@tensorflow_only
+def test_saved_model_reloads_in_a_fresh_process_with_equal_predictions(trained_segnet, tmp_path):
+    import subprocess
+    import sys
+
+    scenes = RNG.random((3, 61, 83, 1)).astype("float32")
+    trained_segnet.export(tmp_path / "saved", verbose=False)
+    np.save(tmp_path / "x.npy", scenes)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SAVED_MODEL_CHILD,
+            tmp_path / "saved",
+            tmp_path / "x.npy",
+            tmp_path / "y.npy",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "y.npy"), trained_segnet.predict(scenes, verbose=0)
+    )
+
+
+@tensorflow_only
+def test_litert_at_a_fixed_size_predicts_within_1e_5(trained_segnet, tmp_path):
+    import tensorflow as tf
+
+    from cae_keras import kernels
+
+    scenes = RNG.random((2, 61, 83, 1)).astype("float32")
+    path = tmp_path / "segnet.tflite"
+    with kernels.portable():  # LiteRT runs ops of at most five dimensions
+        trained_segnet.export(
+            path,
+            format="litert",
+            verbose=False,
+            input_signature=[keras.InputSpec(shape=scenes.shape, dtype="float32")],
+        )
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], scenes)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, trained_segnet.predict(scenes, verbose=0), atol=1e-5)
+
+
+@tensorflow_only
+def test_onnx_runs_any_size_in_onnxruntime_within_1e_5(trained_segnet, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="pip install cae-keras[onnx]")
+    pytest.importorskip("tf2onnx", reason="pip install cae-keras[onnx]")
+    from cae_keras import kernels
+
+    path = tmp_path / "segnet.onnx"
+    with kernels.portable():  # tf2onnx cannot inline the XLA-compiled kernel
+        trained_segnet.export(path, format="onnx", verbose=False)
+    session = onnxruntime.InferenceSession(str(path))
+    name = session.get_inputs()[0].name
+    for shape in [(2, 61, 83, 1), (1, 96, 128, 1)]:
+        scenes = RNG.random(shape).astype("float32")
+        got = session.run(None, {name: scenes})[0]
+        np.testing.assert_allclose(got, trained_segnet.predict(scenes, verbose=0), atol=1e-5)
+
+
+def test_portable_kernels_give_the_same_values_as_the_fast_ones():
+    from cae_keras import kernels
+    from cae_keras.layers import MaxUnpooling2D
+
+    x = RNG.random((2, 9, 7, 3)).astype("float32")
+    for padding in ("valid", "same"):
+        layer = MaxUnpooling2D(2, padding=padding)
+        rows = 4 if padding == "valid" else 5
+        pooled = RNG.random((2, rows, 3 if padding == "valid" else 4, 3)).astype("float32")
+        fast = keras.ops.convert_to_numpy(layer([pooled, x]))
+        with kernels.portable():
+            plain = keras.ops.convert_to_numpy(layer([pooled, x]))
+        np.testing.assert_array_equal(plain, fast)

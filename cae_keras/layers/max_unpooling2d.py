@@ -7,6 +7,11 @@ from cae_keras import kernels, shapes
 from cae_keras.layers._args import pair as _pair
 
 
+def _known(shape):
+    """`shape` with every size that is not a plain integer as `None`."""
+    return tuple(d if isinstance(d, int) else None for d in shape)
+
+
 @keras.saving.register_keras_serializable(package="cae_keras")
 class MaxUnpooling2D(keras.layers.Layer):
     """Max unpooling for 2D spatial data, the inverse of `MaxPooling2D`'s choice.
@@ -180,8 +185,9 @@ class MaxUnpooling2D(keras.layers.Layer):
             for x in (ops.convert_to_tensor(x) for x in inputs)
         )
         # Eager calls skip Keras' symbolic shape pass: check here too (static
-        # shapes only; sizes known only at run time are checked by the kernel).
-        self._check_shapes([tuple(pooled.shape), tuple(pool_input.shape)])
+        # shapes only; sizes known only at run time are checked by the kernel,
+        # and symbolic sizes, as jax2tf's exporter traces, count as unknown).
+        self._check_shapes([_known(pooled.shape), _known(pool_input.shape)])
         return kernels.max_unpool2d(pooled, pool_input, self.pool_size, self.strides, self.padding)
 
     def get_config(self):
