@@ -569,8 +569,10 @@ def segmentation_model(kind="segnet", classes=11, widths=(16, 32, 64), convs=2):
       encoder's whole feature map concatenated (all of its channels as
       floats), the modern peer.
 
-    At each decoder level `convs` 3x3 convolutions, the last one narrowing to
-    the next level's width; then `classes`, a 1x1 convolution with softmax.
+    Every convolution is followed by batch normalisation and a ReLU, as in
+    SegNet. At each decoder level `convs` 3x3 convolutions, the last one
+    narrowing to the next level's width; then `classes`, a 1x1 convolution
+    with softmax.
 
     Args:
         kind: one of `SEGMENTATION_MODELS`. Default `"segnet"`.
@@ -596,9 +598,17 @@ def segmentation_model(kind="segnet", classes=11, widths=(16, 32, 64), convs=2):
     widths = [checks.positive_int("widths", w) for w in widths]
     if not widths:
         raise ValueError("`widths` must hold at least one level.")
-    conv = lambda filters, name: layers.Conv2D(  # noqa: E731
-        filters, 3, padding="same", activation="relu", name=name
-    )
+    def conv(filters, name):
+        # Conv, batch normalisation, ReLU, as SegNet's blocks: without the
+        # normalisation a scene that is 95% background pulls every pixel to
+        # "background" first, and small budgets never leave that start.
+        def block(x):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
+            x = layers.BatchNormalization(name=f"{name}_bn")(x)
+            return layers.Activation("relu", name=f"{name}_relu")(x)
+
+        return block
+
     scene = keras.Input((None, None, 1), name="scene")
     x, skips = scene, []
     for level, width in enumerate(widths, 1):

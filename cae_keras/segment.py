@@ -119,6 +119,7 @@ def run_model(
     band=2,
     devices=None,
     widths=(16, 32, 64),
+    convs=2,
     callbacks=None,
     verbose=0,
 ):
@@ -133,7 +134,7 @@ def run_model(
     scenes, masks = train
     start = time.perf_counter()
     model, history = train_segmenter(
-        lambda: models.segmentation_model(kind, widths=widths),
+        lambda: models.segmentation_model(kind, widths=widths, convs=convs),
         scenes,
         masks,
         epochs=epochs,
