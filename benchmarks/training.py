@@ -1,12 +1,17 @@
 """Benchmark: training images per second of every model, on this CPU.
 
     python benchmarks/training.py [--images 10000] [--batch-size 128] [--repeats 5]
+    python benchmarks/training.py --segmentation [--scenes 2000] [--size 48]
 
 Each model trains one warm-up epoch (tracing, and compilation for the full and
 the last, partial batch), then `--repeats` timed epochs, interleaved across the
 models so that the machine's drift hits them alike; the figure is the median
 images per second. It runs `fit` as a student's CPU-only machine does (on
 TensorFlow, `jit_compile="auto"`: plain graphs). Printed, never asserted.
+
+`--segmentation` times the three segmentation models of lesson 10 instead
+(`models.segmentation_model`, batch 16 as `segment` trains them) on digit
+scenes, and compares SegNet with its UpSampling2D twin (target: at least 0.8x).
 """
 
 import argparse
@@ -17,7 +22,7 @@ import keras
 
 from cae_keras import data, models
 from cae_keras.reproduce import VARIANTS
-from cae_keras.training import seed_everything, train_autoencoder
+from cae_keras.training import seed_everything, train_autoencoder, train_segmenter
 
 
 def builders():
@@ -28,12 +33,39 @@ def builders():
     yield "untied", lambda: models.tied_autoencoder(tied=False), "mse"
 
 
+def segmentation(args):
+    (x, y), _ = data.load_mnist()
+    scenes, masks = data.digit_scenes(x, y, args.scenes, args.size, seed=0)
+    print(
+        f"Keras {keras.__version__} ({keras.backend.backend()}), {len(scenes)} scenes of "
+        f"{args.size}x{args.size}, batch 16, median of {args.repeats} interleaved epochs"
+    )
+    trained = {}
+    for kind in models.SEGMENTATION_MODELS:
+        model, _ = train_segmenter(
+            lambda kind=kind: models.segmentation_model(kind), scenes, masks, epochs=1, verbose=0
+        )
+        trained[kind] = (model, [])
+    for _ in range(args.repeats):
+        for model, rates in trained.values():
+            start = time.perf_counter()
+            model.fit(scenes, masks, epochs=1, batch_size=16, verbose=0)
+            rates.append(len(scenes) / (time.perf_counter() - start))
+    return trained, ("segnet", "upsample")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--segmentation", action="store_true", help="lesson 10's models")
+    parser.add_argument("--scenes", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=48)
     args = parser.parse_args(argv)
+    if args.segmentation:
+        report(*segmentation(args))
+        return
     (x_train, _), _ = data.load_mnist(limit=args.images, scale=256.0)
     print(
         f"Keras {keras.__version__} ({keras.backend.backend()}), {len(x_train)} images, "
@@ -52,14 +84,20 @@ def main(argv=None):
             start = time.perf_counter()
             model.fit(x_train, x_train, epochs=1, batch_size=args.batch_size, verbose=0)
             rates.append(len(x_train) / (time.perf_counter() - start))
+    report(trained, ("cmap1_pool4", "cmap1_pool4_upsample"))
+
+
+def report(trained, pair):
+    """The table, then the unpooling model's speed against its twin's."""
     print(f"{'model':<24}{'params':>8}{'images/s':>10}")
     medians = {name: statistics.median(rates) for name, (_, rates) in trained.items()}
     for name, (model, _) in trained.items():
         print(f"{name:<24}{model.count_params():>8}{medians[name]:>10.0f}")
-    ratio = medians["cmap1_pool4"] / medians["cmap1_pool4_upsample"]
+    unpooling, twin = pair
+    ratio = medians[unpooling] / medians[twin]
     verdict = "meets" if ratio >= 0.8 else "MISSES"
     print(
-        f"cmap1_pool4 at {ratio:.2f}x the images/s of cmap1_pool4_upsample "
+        f"{unpooling} at {ratio:.2f}x the images/s of {twin} "
         f"(target at least 0.8x): {verdict} target"
     )
 
