@@ -598,6 +598,7 @@ def segmentation_model(kind="segnet", classes=11, widths=(16, 32, 64), convs=2):
     widths = [checks.positive_int("widths", w) for w in widths]
     if not widths:
         raise ValueError("`widths` must hold at least one level.")
+
     def conv(filters, name):
         # Conv, batch normalisation, ReLU, as SegNet's blocks: without the
         # normalisation a scene that is 95% background pulls every pixel to
