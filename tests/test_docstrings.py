@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from cae_keras import anomaly, data, kernels, layers, metrics, models, shapes
-from cae_keras.layers import max_unpooling2d, tied_conv2d_transpose, variational_sampling
+from cae_keras.layers import (
+    crop_like,
+    max_unpooling2d,
+    tied_conv2d_transpose,
+    variational_sampling,
+)
 
 MODULES = [
     data,
@@ -16,6 +21,7 @@ MODULES = [
     metrics,
     models,
     anomaly,
+    crop_like,
     max_unpooling2d,
     tied_conv2d_transpose,
     variational_sampling,
