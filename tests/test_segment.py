@@ -187,6 +187,29 @@ def test_a_saved_segnet_loads_and_predicts_the_same_on_an_odd_size(segment_run):
     assert model.get_layer("dec1_unpool").__class__.__name__ == "MaxUnpooling2D"
 
 
+@pytest.mark.parametrize("step", ["rename scratch", "switch"])
+def test_a_fault_while_publishing_keeps_the_previous_run(segment_run, monkeypatch, step):
+    def snapshot():
+        return {
+            str(p.relative_to(segment_run)): p.read_bytes()
+            for p in segment_run.rglob("*")
+            if p.is_file()
+        }
+
+    before = snapshot()
+
+    def full_disk(name):
+        if name == step:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publish, "_checkpoint", full_disk)
+    argv = ["segment", "--models", "upsample", "--seeds", "1", "--epochs", "1", "--scenes", "16"]
+    argv += ["--test-scenes", "2", "--size", "32", "--eval-sizes", "32", "--limit", "200"]
+    with pytest.raises(SystemExit, match="error: --out: cannot write results: .*space"):
+        cli.main([*argv, "--out", str(segment_run)])
+    assert snapshot() == before
+
+
 @pytest.mark.parametrize(
     "argv,message",
     [
