@@ -455,22 +455,23 @@ def write_visualiser_text(folder, codes, reconstructions, prefix=""):
     Returns:
         The two paths written.
     """
-    if len(codes) != len(reconstructions):
-        raise ValueError(
-            f"`codes` and `reconstructions` must hold the same images, got {len(codes)} and "
-            f"{len(reconstructions)}."
-        )
-    paths = []
     written = (
-        ("encoder_output.txt", "codes", codes),
-        ("decoder_output.txt", "reconstructions", reconstructions),
+        ("encoder_output.txt", "codes", np.asarray(codes)),
+        ("decoder_output.txt", "reconstructions", np.asarray(reconstructions)),
     )
-    for name, argument, arrays in written:
-        arrays = np.asarray(arrays)
+    # Every check before the first file is written.
+    for _, argument, arrays in written:
         if arrays.ndim != 4:
             raise ValueError(
                 f"`{argument}` must be (images, rows, columns, channels), got shape {arrays.shape}."
             )
+    if len(written[0][2]) != len(written[1][2]):
+        raise ValueError(
+            f"`codes` and `reconstructions` must hold the same images, got {len(written[0][2])} "
+            f"and {len(written[1][2])}."
+        )
+    paths = []
+    for name, _, arrays in written:
         path = Path(folder) / f"{prefix}{name}"
         channel_first = np.transpose(arrays, (0, 3, 1, 2))
         np.savetxt(path, channel_first.reshape(len(arrays), -1), fmt="%.6f")

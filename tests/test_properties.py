@@ -2,7 +2,7 @@
 random batches, sizes, windows, strides, padding and values (Hypothesis).
 
 Run on TensorFlow here and on JAX (and PyTorch where installed) by
-`test_backends.py`. The examples are fixed per run (the "ci" profile in
+`test_backends_properties.py`. The examples are fixed per run (the "ci" profile in
 `conftest.py`); `HYPOTHESIS_PROFILE=explore` draws new ones.
 """
 
