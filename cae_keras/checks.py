@@ -167,3 +167,20 @@ def same_shape(name_a, shape_a, name_b, shape_b, what="the same shape"):
         raise ValueError(
             f"`{name_a}` and `{name_b}` must have {what}, got shapes {shape_a} and {shape_b}."
         )
+
+
+def pair(name, value, minimum=1):
+    """An integer or a pair `(rows, cols)` of integers (NumPy's too), each at
+    least `minimum`, as a tuple of two Python ints: window sizes, strides,
+    canvas sizes. A clear `ValueError` naming `name` otherwise."""
+    pair_ = (value, value) if is_int(value) else value
+    try:
+        pair_ = tuple(pair_)
+    except TypeError:
+        pair_ = ()
+    if len(pair_) != 2 or not all(is_int(v) and v >= minimum for v in pair_):
+        raise ValueError(
+            f"`{name}` must be an integer or a pair (rows, cols) of integers of at least "
+            f"{minimum}, got {value!r}."
+        )
+    return tuple(int(v) for v in pair_)

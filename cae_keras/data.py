@@ -371,20 +371,6 @@ SCENE_CLASSES = 11
 SCENE_THRESHOLD = 0.5
 
 
-def _pair_of_sizes(name, value, least):
-    pair = (value, value) if checks.is_int(value) else value
-    try:
-        pair = tuple(pair)
-    except TypeError:
-        pair = ()
-    if len(pair) != 2 or not all(checks.is_int(v) and v >= least for v in pair):
-        raise ValueError(
-            f"`{name}` must be an integer or a pair (rows, cols) of integers of at least "
-            f"{least}, got {value!r}."
-        )
-    return tuple(int(v) for v in pair)
-
-
 def digit_scenes(images, labels, n, size=64, digits=(1, 3), seed=0):
     """Scenes of handwritten digits on a black canvas, with a label per pixel:
     the data of lesson 10 and `python -m cae_keras segment`.
@@ -448,8 +434,8 @@ def digit_scenes(images, labels, n, size=64, digits=(1, 3), seed=0):
     if labels.min() < 0 or labels.max() > 9:
         raise ValueError(f"`labels` must be digits 0..9, got {labels.min()}..{labels.max()}.")
     n = checks.positive_int("n", n, minimum=0)
-    rows, cols = _pair_of_sizes("size", size, 28)
-    low, high = _pair_of_sizes("digits", digits, 1)
+    rows, cols = checks.pair("size", size, 28)
+    low, high = checks.pair("digits", digits, 1)
     if low > high:
         raise ValueError(f"`digits` must be a range (low, high) with low <= high, got {digits!r}.")
     rng = np.random.default_rng(checks.seed(seed))

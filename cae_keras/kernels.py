@@ -81,8 +81,7 @@ def max_unpool2d(pooled, pool_input, pool_size, strides, padding):
                 f"`{name}` must be a floating-point tensor, got dtype {dtype} "
                 "(cast it first, e.g. keras.ops.cast(x, 'float32'); the layer does this)."
             )
-    known = lambda shape: tuple(d if isinstance(d, int) else None for d in shape)  # noqa: E731
-    _check_unpool_shapes(known(pooled.shape), known(pool_input.shape), config)
+    _check_unpool_shapes(known_shape(pooled.shape), known_shape(pool_input.shape), config)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         return _max_unpool2d_tensorflow(pooled, pool_input, config)
@@ -135,6 +134,12 @@ def _check_cotangent(out, cotangent):
             f"`cotangent` must have the shape of `fn`'s output {tuple(out.shape)}, "
             f"got {tuple(cotangent.shape)}."
         )
+
+
+def known_shape(shape):
+    """`shape` with every size that is not a plain integer as `None`: sizes
+    known only at run time, or symbolic (as jax2tf's exporter traces them)."""
+    return tuple(d if isinstance(d, int) else None for d in shape)
 
 
 def _unpool_mismatch(pooled_shape, input_shape, config):

@@ -97,18 +97,6 @@ def conv2d_transpose_as_conv(x, kernel, strides=1):
     return conv2d(stuffed, np.rot90(kernel, 2))
 
 
-def _pair(name, value):
-    if checks.is_int(value):
-        value = (value, value)
-    try:
-        pair = tuple(value)
-    except TypeError:
-        pair = ()
-    if len(pair) != 2 or not all(checks.is_int(v) and v >= 1 for v in pair):
-        raise ValueError(f"`{name}` must be a positive integer or a pair of them, got {value!r}.")
-    return tuple(int(v) for v in pair)
-
-
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
     """Max pooling that also returns where each maximum was.
 
@@ -122,8 +110,8 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
         holds a NaN pools to NaN and switches to its first cell in the image.
     """
     x = _as_image("x", x)
-    kh, kw = _pair("pool_size", pool_size)
-    sh, sw = (kh, kw) if strides is None else _pair("strides", strides)
+    kh, kw = checks.pair("pool_size", pool_size)
+    sh, sw = (kh, kw) if strides is None else checks.pair("strides", strides)
     padding = shapes.check_padding(padding)
     top = left = 0
     if padding == "same":

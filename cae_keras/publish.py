@@ -47,6 +47,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 try:
@@ -222,9 +223,8 @@ def _sweep(out, manifest_name):
             fd = os.open(path, os.O_RDWR)
             try:
                 dead = _lock(fd, blocking=False) is True
-                if dead:
+                if dead:  # its folder here; the lock file itself below
                     _remove(path.with_name(path.name[: -len(_LOCK_SUFFIX)]))
-                    path.unlink(missing_ok=True)
             finally:
                 os.close(fd)
         elif path.is_dir():
@@ -373,8 +373,6 @@ def _sweep_temporaries(path, age=60.0):
     """Remove `write_file` temporaries beside `path` that no live process
     holds and that are older than `age` seconds (a writer locks its
     temporary an instant after making it)."""
-    import time
-
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
         try:
             fd = os.open(tmp, os.O_RDWR)

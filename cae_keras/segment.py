@@ -42,7 +42,7 @@ def check_sizes(name, sizes):
     """Evaluation sizes: a non-empty list of `(rows, cols)`, each at least 28."""
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise ValueError(f"`{name}` must be a list of (rows, cols) pairs, got {sizes!r}.")
-    checked = [data._pair_of_sizes(name, s, 28) for s in sizes]
+    checked = [checks.pair(name, s, 28) for s in sizes]
     if not checked or len(set(checked)) != len(checked):
         raise ValueError(f"`{name}` must name each size once (at least one), got {sizes!r}.")
     return checked
@@ -91,7 +91,7 @@ def passed_bytes(model, size):
     the pooling input instead). U-Net concatenates the encoder's whole maps
     as float32. The upsampling twin takes nothing.
     """
-    rows, cols = data._pair_of_sizes("size", size, 1)
+    rows, cols = checks.pair("size", size, 1)
     total = 0.0
     for layer in model.layers:
         name = layer.name
@@ -236,7 +236,7 @@ def check_settings(settings):
         raise ValueError(f"`seeds` must be a non-empty list of distinct seeds, got {seeds!r}.")
     for name in ("epochs", "scenes", "test_scenes", "batch_size"):
         s[name] = checks.positive_int(name, s[name])
-    s["size"] = data._pair_of_sizes("size", s["size"], 28)
+    s["size"] = checks.pair("size", s["size"], 28)
     s["eval_sizes"] = check_sizes("eval_sizes", s["eval_sizes"])
     s["learning_rate"] = checks.positive_number("learning_rate", s["learning_rate"])
     s["band"] = checks.positive_int("band", s["band"], minimum=0)

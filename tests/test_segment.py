@@ -242,8 +242,9 @@ np.save(sys.argv[3], loaded.serve(x).numpy())
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def trained_segnet(segment_run):
+    # Loaded afresh for each test, so that none depends on what another ran.
     return keras.saving.load_model(publish.latest(segment_run) / "segnet_seed0.keras")
 
 
@@ -302,6 +303,8 @@ def test_onnx_runs_any_size_in_onnxruntime_within_1e_5(trained_segnet, tmp_path)
     from cae_keras import kernels
 
     path = tmp_path / "segnet.onnx"
+    # Keras exports to ONNX only a model that has run once, as a trained one has in its session.
+    trained_segnet.predict(np.zeros((1, 32, 32, 1), "float32"), verbose=0)
     with kernels.portable():  # tf2onnx cannot inline the XLA-compiled kernel
         trained_segnet.export(path, format="onnx", verbose=False)
     session = onnxruntime.InferenceSession(str(path))

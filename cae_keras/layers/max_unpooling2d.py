@@ -3,13 +3,7 @@
 import keras
 from keras import ops
 
-from cae_keras import kernels, shapes
-from cae_keras.layers._args import pair as _pair
-
-
-def _known(shape):
-    """`shape` with every size that is not a plain integer as `None`."""
-    return tuple(d if isinstance(d, int) else None for d in shape)
+from cae_keras import checks, kernels, shapes
 
 
 @keras.saving.register_keras_serializable(package="cae_keras")
@@ -108,8 +102,8 @@ class MaxUnpooling2D(keras.layers.Layer):
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
         super().__init__(**kwargs)
-        self.pool_size = _pair("pool_size", pool_size)
-        self.strides = self.pool_size if strides is None else _pair("strides", strides)
+        self.pool_size = checks.pair("pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else checks.pair("strides", strides)
         self.padding = shapes.check_padding(padding)
         # No weights: built at construction, like Keras' own pooling layers.
         self.built = True
@@ -187,7 +181,9 @@ class MaxUnpooling2D(keras.layers.Layer):
         # Eager calls skip Keras' symbolic shape pass: check here too (static
         # shapes only; sizes known only at run time are checked by the kernel,
         # and symbolic sizes, as jax2tf's exporter traces, count as unknown).
-        self._check_shapes([_known(pooled.shape), _known(pool_input.shape)])
+        self._check_shapes(
+            [kernels.known_shape(pooled.shape), kernels.known_shape(pool_input.shape)]
+        )
         return kernels.max_unpool2d(pooled, pool_input, self.pool_size, self.strides, self.padding)
 
     def get_config(self):

@@ -5,8 +5,7 @@ import math
 import keras
 from keras import ops
 
-from cae_keras import shapes
-from cae_keras.layers._args import pair
+from cae_keras import checks, shapes
 
 
 @keras.saving.register_keras_serializable(package="cae_keras")
@@ -101,10 +100,12 @@ class TiedConv2DTranspose(keras.layers.Layer):
         # Plain attribute, not a tracked sublayer: the kernel belongs to
         # `source`, which saves it; this layer only lists it (see `build`).
         object.__setattr__(self, "_source", source)
-        self.strides = pair("strides", source.strides if strides is None else strides)
+        self.strides = checks.pair("strides", source.strides if strides is None else strides)
         self.padding = shapes.check_padding(source.padding if padding is None else padding)
         self.output_padding = (
-            None if output_padding is None else pair("output_padding", output_padding, minimum=0)
+            None
+            if output_padding is None
+            else checks.pair("output_padding", output_padding, minimum=0)
         )
         if self.output_padding is not None and any(
             p >= s for p, s in zip(self.output_padding, self.strides)
