@@ -10,8 +10,9 @@ images per second. It runs `fit` as a student's CPU-only machine does (on
 TensorFlow, `jit_compile="auto"`: plain graphs). Printed, never asserted.
 
 `--segmentation` times the three segmentation models of lesson 10 instead
-(`models.segmentation_model`, batch 16 as `segment` trains them) on digit
-scenes, and compares SegNet with its UpSampling2D twin (target: at least 0.8x).
+(`models.segmentation_model`, batch 16, compiled as `training.train_segmenter`
+compiles them: with XLA on TensorFlow and JAX) on digit scenes, and compares
+SegNet with its UpSampling2D twin (target: at least 0.8x).
 """
 
 import argparse

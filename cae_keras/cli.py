@@ -49,6 +49,28 @@ def _int_in(low, high):
     return parse
 
 
+def _positive_float(text):
+    """An argparse type: a finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text!r}")
+    return value
+
+
+def _fraction(text):
+    """An argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """Argument errors as `error: --flag: what was expected`, like the rest."""
 
@@ -292,6 +314,36 @@ def build_parser(prog=None):
         help="training scene size, 48 or 48x64 (default 48x48)",
     )
     seg.add_argument(
+        "--digits",
+        nargs=2,
+        type=_int_in(1, 100),
+        default=[1, 3],
+        metavar=("LOW", "HIGH"),
+        help="digits per training scene, from LOW to HIGH (default 1 3)",
+    )
+    seg.add_argument(
+        "--batch-size", type=_int_in(1, 10**4), default=16, help="scenes per step (default 16)"
+    )
+    seg.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        default=1e-3,
+        help="Adam's step size (default 0.001)",
+    )
+    seg.add_argument(
+        "--balance",
+        type=_fraction,
+        default=0.0,
+        metavar="POWER",
+        help="weight each class's pixels by (median frequency / its frequency) ** POWER, "
+        "0 to 1: 1 is SegNet's balancing (default 0: every pixel the same)",
+    )
+    seg.add_argument(
+        "--decay",
+        action="store_true",
+        help="lower the step size along a cosine to zero over each run (default: constant)",
+    )
+    seg.add_argument(
         "--eval-sizes",
         nargs="+",
         type=_size,
@@ -454,6 +506,8 @@ def segment(args):
             raise UsageError(flag, f"name each once, got {' '.join(map(str, values))}")
     if len(set(args.eval_sizes)) != len(args.eval_sizes):
         raise UsageError("--eval-sizes", "name each size once")
+    if args.digits[0] > args.digits[1]:
+        raise UsageError("--digits", f"expected LOW <= HIGH, got {args.digits[0]} {args.digits[1]}")
     devices = args.devices
     if devices is not None and devices != "all":
         if not devices.isdigit() or int(devices) < 1:
@@ -465,7 +519,6 @@ def segment(args):
         check_devices(devices)
     except ValueError as error:
         raise UsageError("--devices", str(error).split(": ", 1)[-1]) from None
-    out, ((x_train, y_train), (x_test, y_test)) = _out_and_data(args)
     settings = dict(
         models=args.models,
         seeds=args.seeds,
@@ -473,9 +526,19 @@ def segment(args):
         scenes=args.scenes,
         test_scenes=args.test_scenes,
         size=args.size,
+        digits=tuple(args.digits),
         eval_sizes=args.eval_sizes,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        decay=args.decay,
+        balance=args.balance,
         devices=devices,
     )
+    try:
+        job.check_settings(settings)
+    except ValueError as error:
+        raise UsageError(_flag_of(error, default="--models"), error) from None
+    out, ((x_train, y_train), (x_test, y_test)) = _out_and_data(args)
     try:
         result = job.run_job(out, x_train, y_train, x_test, y_test, log=_say, **settings)
     except OSError as error:

@@ -15,10 +15,11 @@ into a new run folder (see `cae_keras.publish`).
 
 import time
 
+import keras
 import numpy as np
 
 from cae_keras import checks, data, metrics, models
-from cae_keras.training import say, train_segmenter
+from cae_keras.training import balanced_class_weights, check_devices, say, train_segmenter
 
 #: The recommended full-size run: `python -m cae_keras segment` with no options.
 DEFAULTS = {
@@ -27,10 +28,13 @@ DEFAULTS = {
     "epochs": 4,
     "scenes": 12000,
     "size": 48,
+    "digits": (1, 3),
     "eval_sizes": [(48, 48), (61, 83), (96, 128)],
     "test_scenes": 300,
     "batch_size": 16,
     "learning_rate": 1e-3,
+    "decay": False,
+    "balance": 0.0,
     "band": 2,
 }
 #: Test scenes are drawn with their own seeds, the same for every model and
@@ -63,8 +67,15 @@ def predict_masks(model, scenes, batch_size=32):
     batch_size = checks.positive_int("batch_size", batch_size)
     if len(scenes) == 0:
         return np.zeros(scenes.shape[:3], np.uint8)
-    probabilities = model.predict(scenes, batch_size=batch_size, verbose=0)
-    return np.argmax(probabilities, axis=-1).astype(np.uint8)
+    # Calls, not `model.predict`: predict compiles a graph for every new
+    # scene size (seconds each on a CPU), and the test sets come in several.
+    labels = [
+        keras.ops.convert_to_numpy(
+            keras.ops.argmax(model(scenes[i : i + batch_size], training=False), axis=-1)
+        )
+        for i in range(0, len(scenes), batch_size)
+    ]
+    return np.concatenate(labels).astype(np.uint8)
 
 
 def evaluate(model, scenes, masks, band=2, classes=data.SCENE_CLASSES):
@@ -107,6 +118,85 @@ def passed_bytes(model, size):
     return total
 
 
+#: How each decoder is called in tables and verdicts.
+NAMES = {
+    "segnet": "SegNet (max unpooling)",
+    "upsample": "UpSampling2D twin",
+    "unet": "U-Net (concatenation)",
+}
+#: What each decoder takes from the encoder at every level.
+PASSES = {
+    "segnet": "where each maximum was: 2 bits per pooled value",
+    "upsample": "nothing",
+    "unet": "the encoder's whole maps, float32",
+}
+
+
+def decoder_rows(size, widths=(16, 32, 64), convs=2):
+    """The three decoders side by side at `size`: one dict per model with
+    `model`, `params`, `bytes` (what it takes from the encoder per scene,
+    `passed_bytes`) and `passes` (what that is, in words)."""
+    size = checks.pair("size", size, 1)
+    rows = []
+    for kind in models.SEGMENTATION_MODELS:
+        model = models.segmentation_model(kind, widths=widths, convs=convs)
+        rows.append(
+            {
+                "model": kind,
+                "params": int(model.count_params()),
+                "bytes": passed_bytes(model, size),
+                "passes": PASSES[kind],
+            }
+        )
+    return rows
+
+
+def decoders_table(size, widths=(16, 32, 64), convs=2):
+    """`decoder_rows` as a printed table."""
+    rows, cols = checks.pair("size", size, 1)
+    lines = [f"{'model':<24}{'params':>8}  {'bytes/scene':>11}  takes from the encoder"]
+    for r in decoder_rows((rows, cols), widths, convs):
+        lines.append(
+            f"{NAMES[r['model']]:<24}{r['params']:>8}  {r['bytes']:>11,.0f}  {r['passes']}"
+        )
+    lines.append(f"bytes per {rows}x{cols} scene, summed over the {len(widths)} levels.")
+    return "\n".join(lines)
+
+
+def decoder_sizes(model, size):
+    """`[(layer name, (rows, cols)), ...]`: the size each decoder level
+    returns to, for a scene of `size`: the shapes `model`'s decoder layers
+    (`*_unpool`, `*_upsample`, `*_crop`) give a symbolic scene of that size.
+
+    Args:
+        model: a segmentation model, or the name of one of
+            `models.SEGMENTATION_MODELS` to build with default settings.
+        size: the scene's `(rows, cols)`.
+
+    Example:
+
+    >>> decoder_sizes("segnet", (61, 83))[-1]
+    ('dec1_unpool', (61, 83))
+    """
+    rows, cols = checks.pair("size", size, 1)
+    if isinstance(model, str):
+        model = models.segmentation_model(model)
+
+    shown = [
+        layer
+        for layer in model.layers
+        if layer.name.rsplit("_", 1)[-1] in ("unpool", "upsample", "crop")
+    ]
+    if not shown:
+        raise ValueError(f"`model` {model.name!r} has no unpooling, upsampling or cropping layers.")
+    probe = keras.Model(model.input, [layer.output for layer in shown])
+    # Symbolically: each layer's own shape rule, no arithmetic run.
+    outputs = probe(keras.Input((rows, cols, model.input.shape[-1]), batch_size=1))
+    return [
+        (layer.name, tuple(int(n) for n in out.shape[1:3])) for layer, out in zip(shown, outputs)
+    ]
+
+
 def run_model(
     kind,
     train,
@@ -116,6 +206,8 @@ def run_model(
     epochs=4,
     batch_size=16,
     learning_rate=1e-3,
+    decay=False,
+    balance=0.0,
     band=2,
     devices=None,
     widths=(16, 32, 64),
@@ -140,6 +232,10 @@ def run_model(
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
+        decay=decay,
+        class_weights=(
+            balanced_class_weights(masks, data.SCENE_CLASSES, balance) if balance else None
+        ),
         seed=seed,
         devices=devices,
         verbose=verbose,
@@ -217,6 +313,67 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+def verdicts(rows, tolerance=0.01):
+    """Who wins at each test size, by how much, and whether the seeds agree:
+    sentences computed from `summarize`'s rows.
+
+    Models are ranked by their mean; each is then compared with the next
+    one down. Within `tolerance` of each other they are level. With one
+    seed a gap says nothing about the next seed; with several, one model is
+    above another only where its worst seed beats the other's best.
+
+    Returns:
+        A list of lines, one per test size and one for the boundary band.
+    """
+    if not rows:
+        raise ValueError("`rows` holds no models to compare.")
+    sizes = [k.removeprefix("miou_") for k in rows[0] if k.startswith("miou_")]
+    seeds = rows[0]["seeds"]
+    lines = []
+    for label, key in [(f"mIoU {s}", f"miou_{s}") for s in sizes] + [
+        (f"boundary mIoU {rows[0]['boundary_size']}", "boundary_miou")
+    ]:
+        ranked = sorted(rows, key=lambda r: -r[key][0])
+        best = ranked[0][key][0]
+        parts = [f"{NAMES[ranked[0]['model']]} {best:.3f}"]
+        parts += [
+            f"{NAMES[r['model']]} {r[key][0]:.3f} ({r[key][0] - best:+.3f})" for r in ranked[1:]
+        ]
+        orders = []
+        for upper, lower in zip(ranked, ranked[1:]):
+            a, b = NAMES[upper["model"]], NAMES[lower["model"]]
+            if upper[key][0] - lower[key][0] <= tolerance:
+                orders.append(f"{a} and {b} level (within {tolerance})")
+            elif len(seeds) == 1:
+                orders.append(f"{a} above {b}")
+            elif upper[key][1] > lower[key][2]:
+                orders.append(f"{a} above {b} at every seed")
+            else:
+                orders.append(f"{a} and {b} overlap across seeds")
+        line = f"{label}: " + ", ".join(parts)
+        if orders:
+            line += "; " + ", ".join(orders)
+            if len(seeds) == 1:
+                line += " (one seed: not yet a result)"
+        lines.append(line)
+    return lines
+
+
+def claim(rows, kind="segnet", size=(96, 128), threshold=0.6):
+    """The lesson's claim, one line: does `kind` reach mIoU `threshold` on
+    test scenes of `size` at every seed it was trained with?"""
+    rows_, cols = checks.pair("size", size, 1)
+    key = f"miou_{rows_}x{cols}"
+    mine = [r for r in rows if r["model"] == kind]
+    if not mine or key not in mine[0]:
+        return f"{NAMES.get(kind, kind)} was not tested on {rows_}x{cols} scenes in this run."
+    lowest = mine[0][key][1]
+    return (
+        f"{NAMES[kind]} reaches mIoU >= {threshold} on {rows_}x{cols} test scenes at seed(s) "
+        f"{mine[0]['seeds']}: {lowest >= threshold}"
+    )
+
+
 def check_settings(settings):
     """`run_job`'s settings completed from `DEFAULTS` and checked, before any
     work; a `ValueError` names the setting."""
@@ -237,9 +394,24 @@ def check_settings(settings):
     for name in ("epochs", "scenes", "test_scenes", "batch_size"):
         s[name] = checks.positive_int(name, s[name])
     s["size"] = checks.pair("size", s["size"], 28)
+    s["digits"] = checks.pair("digits", s["digits"], 1)
+    if s["digits"][0] > s["digits"][1]:
+        raise ValueError(
+            f"`digits` must be a range (low, high) with low <= high, got {s['digits']}."
+        )
+    s["balance"] = checks.non_negative_number("balance", s["balance"])
+    if s["balance"] > 1:
+        raise ValueError(f"`balance` must be a number from 0 to 1, got {s['balance']!r}.")
+    if not isinstance(s["decay"], bool):
+        raise ValueError(f"`decay` must be True or False, got {s['decay']!r}.")
     s["eval_sizes"] = check_sizes("eval_sizes", s["eval_sizes"])
     s["learning_rate"] = checks.positive_number("learning_rate", s["learning_rate"])
     s["band"] = checks.positive_int("band", s["band"], minimum=0)
+    chosen = check_devices(s["devices"])
+    if chosen is not None and s["batch_size"] % len(chosen):
+        raise ValueError(
+            f"`batch_size`={s['batch_size']} must divide evenly among the {len(chosen)} devices."
+        )
     return s
 
 
@@ -264,7 +436,7 @@ def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
     log = log or say
     s = check_settings(settings)
     out = publish.check_output_folder(out)
-    train = data.digit_scenes(x_train, y_train, s["scenes"], s["size"], seed=0)
+    train = data.digit_scenes(x_train, y_train, s["scenes"], s["size"], s["digits"], seed=0)
     tests = test_sets(x_test, y_test, s["eval_sizes"], s["test_scenes"])
     log(
         f"Training {len(s['models'])} model(s) x {len(s['seeds'])} seed(s) on {s['scenes']} "
@@ -286,6 +458,8 @@ def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
                     epochs=s["epochs"],
                     batch_size=s["batch_size"],
                     learning_rate=s["learning_rate"],
+                    decay=s["decay"],
+                    balance=s["balance"],
                     band=s["band"],
                     devices=s["devices"],
                     widths=s["widths"],

@@ -21,6 +21,13 @@ BAD_PARAMETERS = [
     ("08_denoising_anomaly.ipynb", {"held_out": 10}, "`held_out` must be one digit"),
     ("08_denoising_anomaly.ipynb", {"sigma": -0.5}, "`sigma` must be a finite positive number"),
     ("09_variational_autoencoder.ipynb", {"beta": -1.0}, "`beta` must be a finite number >= 0"),
+    ("10_segmentation.ipynb", {"models": ["segnet", "fcn"]}, "`models` must be one of"),
+    (
+        "10_segmentation.ipynb",
+        {"eval_sizes": [[20, 83]]},
+        "`eval_sizes` must be an integer or a pair \\(rows, cols\\) of integers of at least 28",
+    ),
+    ("10_segmentation.ipynb", {"balance": 2.0}, "`balance` must be a number from 0 to 1"),
     ("11_few_labels.ipynb", {"labels": [10, 100]}, "`labels` must be an integer of at least 20"),
     ("11_few_labels.ipynb", {"objectives": ["plain", "vae"]}, "`objectives` must be one of"),
 ]

@@ -17,6 +17,10 @@ JAX_RUNS = [
     ("07_tied_weights.ipynb", {"epochs": 1, "limit": 300}),
     ("08_denoising_anomaly.ipynb", {"epochs": 1, "anomaly_epochs": 1, "limit": 300}),
     ("09_variational_autoencoder.ipynb", {"epochs": 1, "limit": 300}),
+    (
+        "10_segmentation.ipynb",
+        {"scenes": 96, "test_scenes": 4, "eval_sizes": [[32, 32], [61, 83]]},
+    ),
     ("11_few_labels.ipynb", {"labels": [20], "draws": 1, "limit": 300, "steps": 20}),
 ]
 
@@ -43,3 +47,6 @@ def test_lesson_runs_under_jax(tmp_path, monkeypatch, name, parameters):
         assert metrics["gradient_equals_transpose"] is True
     if name.startswith("06"):
         assert metrics["digits"] == [7]
+    if name.startswith("10"):
+        assert [r["model"] for r in metrics["summary"]] == ["segnet", "upsample", "unet"]
+        assert "dec1_unpool 61x83" in text

@@ -63,6 +63,26 @@ RUNS = [
         ["latent_scatter.png", "latent_manifold.png", "prior_samples.png"],
     ),
     (
+        "10_segmentation.ipynb",
+        {"scenes": 192, "test_scenes": 6, "eval_sizes": [[32, 32], [61, 83]]},
+        ["scenes.png", "masks_61x83.png", "iou.png"],
+    ),
+    (
+        "10_segmentation.ipynb",
+        {
+            "models": ["segnet"],
+            "seeds": [0, 1],
+            "scenes": 64,
+            "size": 40,
+            "digits": [2, 3],
+            "test_scenes": 4,
+            "eval_sizes": [[61, 83]],
+            "balance": 0.0,
+            "decay": False,
+        },
+        ["scenes.png", "masks_61x83.png", "iou.png"],
+    ),
+    (
         "11_few_labels.ipynb",
         {"labels": [20, 40], "draws": 2, "limit": 600, "steps": 20, "pca_dims": 4},
         ["reconstructions.png", "accuracy.png"],
@@ -72,7 +92,7 @@ RUNS = [
 
 def test_every_lesson_is_run_by_a_test():
     assert LESSONS == sorted({name for name, _, _ in RUNS})
-    assert len(LESSONS) == 10
+    assert len(LESSONS) == 11
 
 
 @pytest.mark.parametrize(
@@ -121,6 +141,31 @@ def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
     if name.startswith("09"):
         assert metrics["beta"] == 2.0 and metrics["vae_kl"] >= 0.0
         assert len(metrics["vae_code_std"]) == 2
+    if name.startswith("10"):
+        settings = metrics["settings"]
+        expected_models = parameters.get("models", ["segnet", "upsample", "unet"])
+        assert settings["models"] == expected_models
+        assert [r["model"] for r in metrics["summary"]] == expected_models
+        seeds = parameters.get("seeds", [0])
+        assert all(r["seeds"] == seeds for r in metrics["summary"])
+        assert len(metrics["runs"]) == len(expected_models) * len(seeds)
+        sizes = ["x".join(map(str, s)) for s in parameters["eval_sizes"]]
+        for run in metrics["runs"]:
+            assert list(run["scores"]) == sizes
+            for score in run["scores"].values():
+                assert 0 <= score["miou"] <= 1 and 0 <= score["pixel_accuracy"] <= 1
+                assert len(score["iou"]) == 11
+        # Balancing: the weights the lesson printed are the ones it trained with.
+        weights = metrics["class_weights"]
+        if parameters.get("balance", 0.5) == 0.0:
+            assert weights == [1.0] * 11
+        else:
+            assert weights[0] < 1 < min(weights[1:])
+        # The odd size comes back exactly: unpooling without a crop, the twin with one.
+        assert "dec1_unpool 61x83" in text and "dec1_upsample 62x84 -> dec1_crop 61x83" in text
+        assert "reaches mIoU >= 0.6 on " in metrics["claim"]
+        if len(seeds) > 1:
+            assert f"at seed(s) {seeds}" in metrics["claim"]
     if name.startswith("11"):
         # Every classifier of every arm, objective and number of labels, with its spread.
         assert {(r["labels"], r["classifier"]) for r in metrics["summary"]} == {

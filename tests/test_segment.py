@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from cae_keras import cli, data, metrics, models, publish, segment
+from cae_keras import cli, data, metrics, models, publish, segment, training
 
 RNG = np.random.default_rng(0)
 
@@ -155,12 +155,105 @@ def test_unpooling_passes_positions_and_unet_whole_maps():
     assert upsample == 0
 
 
+@pytest.mark.parametrize("kind", models.SEGMENTATION_MODELS)
+@pytest.mark.parametrize("size", [(28, 28), (61, 83), (33, 29), (96, 128)])
+def test_each_decoder_level_returns_to_its_pooling_input_size(kind, size):
+    steps = dict(segment.decoder_sizes(kind, size))
+    # SAME pooling: ceil(n / 2) per level, so level k returns to ceil(n / 2 ** (k - 1)).
+    for level in (1, 2, 3):
+        expected = tuple(-(-n // 2 ** (level - 1)) for n in size)
+        if kind == "segnet":
+            assert steps[f"dec{level}_unpool"] == expected
+        else:
+            assert steps[f"dec{level}_upsample"] == tuple(2 * -(-n // 2**level) for n in size)
+            assert steps[f"dec{level}_crop"] == expected
+
+
+def test_unet_takes_64_times_what_segnet_takes_at_any_size():
+    for size in [(96, 128), (32, 32)]:
+        passed = {r["model"]: r["bytes"] for r in segment.decoder_rows(size)}
+        rows, cols = size
+        # 2 bits per pooled value: (rows/2 x cols/2 x 16 + ... ) values over three levels.
+        values = sum(rows * cols // 4**level * 2 ** (3 + level) for level in (1, 2, 3))
+        assert passed["segnet"] == values * 2 / 8
+        assert passed["unet"] == 64 * passed["segnet"] and passed["upsample"] == 0
+    table = segment.decoders_table((96, 128))
+    assert "21,504" in table and "1,376,256" in table
+
+
+def row(model, seeds, **mious):
+    """A `summarize` row with `[mean, low, high]` for each size."""
+    r = {"model": model, "seeds": seeds, "boundary_size": "96x128"}
+    r.update({f"miou_{k}": v for k, v in mious.items()})
+    r["boundary_miou"] = mious["96x128"]
+    return r
+
+
+def test_verdicts_rank_by_the_mean_and_trust_a_gap_only_across_seeds():
+    one = [
+        row("segnet", [0], **{"96x128": [0.70, 0.70, 0.70]}),
+        row("upsample", [0], **{"96x128": [0.50, 0.50, 0.50]}),
+        row("unet", [0], **{"96x128": [0.80, 0.80, 0.80]}),
+    ]
+    lines = segment.verdicts(one)
+    assert lines[0] == (
+        "mIoU 96x128: U-Net (concatenation) 0.800, SegNet (max unpooling) 0.700 (-0.100), "
+        "UpSampling2D twin 0.500 (-0.300); U-Net (concatenation) above SegNet (max unpooling), "
+        "SegNet (max unpooling) above UpSampling2D twin (one seed: not yet a result)"
+    )
+    assert lines[1].startswith("boundary mIoU 96x128: U-Net")
+    three = [
+        row("segnet", [0, 1], **{"96x128": [0.70, 0.66, 0.74]}),
+        row("unet", [0, 1], **{"96x128": [0.80, 0.75, 0.85]}),
+        row("upsample", [0, 1], **{"96x128": [0.705, 0.67, 0.74]}),
+    ]
+    assert segment.verdicts(three)[0].endswith(
+        "U-Net (concatenation) above UpSampling2D twin at every seed, "
+        "UpSampling2D twin and SegNet (max unpooling) level (within 0.01)"
+    )
+    overlap = [
+        row("segnet", [0, 1], **{"96x128": [0.70, 0.60, 0.80]}),
+        row("unet", [0, 1], **{"96x128": [0.75, 0.70, 0.80]}),
+    ]
+    assert segment.verdicts(overlap)[0].endswith(
+        "U-Net (concatenation) and SegNet (max unpooling) overlap across seeds"
+    )
+    assert segment.verdicts([row("segnet", [0], **{"96x128": [0.7] * 3})])[0] == (
+        "mIoU 96x128: SegNet (max unpooling) 0.700"
+    )
+
+
+def test_the_claim_holds_only_if_every_seed_reaches_the_threshold():
+    rows = [row("segnet", [0, 1, 2], **{"96x128": [0.65, 0.59, 0.70]})]
+    assert segment.claim(rows, "segnet", (96, 128), 0.6).endswith("at seed(s) [0, 1, 2]: False")
+    assert segment.claim(rows, "segnet", (96, 128), 0.55).endswith(": True")
+    assert "was not tested on 61x83" in segment.claim(rows, "segnet", (61, 83))
+    assert "was not tested" in segment.claim(rows, "unet", (96, 128))
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"digits": (3, 1)}, "`digits` must be a range"),
+        ({"digits": 0}, "`digits` must be an integer or a pair"),
+        ({"balance": 1.5}, "`balance` must be a number from 0 to 1"),
+        ({"balance": -0.1}, "`balance` must be a finite number >= 0"),
+        ({"decay": "yes"}, "`decay` must be True or False"),
+        ({"widths": 16, "models": "segnet", "batch_size": 0}, "`batch_size` must be a positive"),
+    ],
+)
+def test_segment_settings_are_checked_before_any_work(settings, message):
+    with pytest.raises(ValueError, match=message):
+        segment.check_settings(settings)
+
+
 @pytest.fixture(scope="module")
 def segment_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("segment") / "out"
     argv = ["segment", "--models", "segnet", "upsample", "--seeds", "0", "--epochs", "1"]
     argv += ["--scenes", "64", "--test-scenes", "4", "--size", "32"]
     argv += ["--eval-sizes", "32", "61x83", "--limit", "500", "--out", str(out)]
+    argv += ["--digits", "1", "2", "--balance", "0.5", "--decay", "--learning-rate", "0.005"]
     assert cli.main(argv) == 0
     return out
 
@@ -174,6 +267,9 @@ def test_segment_command_publishes_table_figures_and_models(segment_run):
     assert set(run["scores"]) == {"32x32", "61x83"}
     assert 0.0 <= run["scores"]["61x83"]["miou"] <= 1.0
     assert "mIoU 61x83" in (folder / "table.txt").read_text()
+    settings = results["settings"]
+    assert settings["digits"] == [1, 2] and settings["balance"] == 0.5 and settings["decay"]
+    assert settings["learning_rate"] == 0.005
 
 
 def test_a_saved_segnet_loads_and_predicts_the_same_on_an_odd_size(segment_run):
@@ -218,6 +314,10 @@ def test_a_fault_while_publishing_keeps_the_previous_run(segment_run, monkeypatc
         (["--models", "segnet", "segnet"], "--models: name each once"),
         (["--devices", "zero"], "--devices: expected a positive integer or 'all'"),
         (["--devices", "2"], "--devices:"),
+        (["--digits", "3", "1"], "--digits: expected LOW <= HIGH, got 3 1"),
+        (["--balance", "2"], "--balance: expected a number from 0 to 1, got '2'"),
+        (["--learning-rate", "0"], "--learning-rate: expected a finite number above 0"),
+        (["--batch-size", "0"], "--batch-size: expected an integer from 1"),
     ],
 )
 def test_segment_refuses_bad_arguments_before_any_work(argv, message, capsys, tmp_path):
@@ -268,8 +368,12 @@ def test_saved_model_reloads_in_a_fresh_process_with_equal_predictions(trained_s
         check=True,
         capture_output=True,
     )
+    # The model called as the SavedModel serves it (plain ops, no XLA): equal
+    # to the bit. (`predict` would run the XLA-compiled step it was trained
+    # with, whose fused arithmetic rounds differently, by about 1e-8.)
     np.testing.assert_array_equal(
-        np.load(tmp_path / "y.npy"), trained_segnet.predict(scenes, verbose=0)
+        np.load(tmp_path / "y.npy"),
+        keras.ops.convert_to_numpy(trained_segnet(scenes, training=False)),
     )
 
 
@@ -328,3 +432,85 @@ def test_portable_kernels_give_the_same_values_as_the_fast_ones():
         with kernels.portable():
             plain = keras.ops.convert_to_numpy(layer([pooled, x]))
         np.testing.assert_array_equal(plain, fast)
+
+
+# -- class balancing ------------------------------------------------------------------
+
+
+def test_balanced_weights_by_hand_and_segnets_rule():
+    masks = np.array([0, 0, 0, 1])
+    # Frequencies 3/4 and 1/4, median 1/2: weights 2/3 and 2, whose pixel mean is 1.
+    np.testing.assert_allclose(training.balanced_class_weights(masks, 2, 1.0), [2 / 3, 2.0])
+    np.testing.assert_allclose(training.balanced_class_weights(masks, 2, 0.0), [1.0, 1.0])
+    # A class with no pixels gets 0, and does not move the median.
+    np.testing.assert_allclose(
+        training.balanced_class_weights(np.array([0, 0, 0, 1]), 3, 1.0), [2 / 3, 2.0, 0.0]
+    )
+
+
+@pytest.mark.parametrize("power", [0.0, 0.5, 1.0])
+def test_balanced_weights_keep_the_mean_pixel_at_1_and_favour_rare_classes(power):
+    masks = RNG.choice(11, size=(20, 16, 16), p=[0.8] + [0.02] * 10)
+    weights = training.balanced_class_weights(masks, 11, power)
+    assert weights[masks].mean() == pytest.approx(1.0, rel=1e-5)
+    frequency = np.bincount(masks.ravel(), minlength=11)
+    rarer = np.argsort(frequency)
+    assert np.all(np.diff(weights[rarer]) <= 1e-6)  # the rarer, the heavier (or equal)
+
+
+@pytest.mark.parametrize(
+    "masks,power,message",
+    [
+        (np.array([0.0, 1.0]), 0.5, "`masks` must be non-empty integer labels"),
+        (np.array([0, 11]), 0.5, "`masks` must hold classes 0..10"),
+        (np.array([0, 1]), 1.5, "`power` must be a number from 0 to 1"),
+    ],
+)
+def test_balanced_weights_refuse_bad_arguments(masks, power, message):
+    with pytest.raises(ValueError, match=message):
+        training.balanced_class_weights(masks, 11, power)
+
+
+def test_class_weights_multiply_each_pixels_loss_by_its_true_class_weight():
+    (x, y), _ = data.load_mnist(limit=50)
+    scenes, masks = data.digit_scenes(x, y, 8, 32, seed=3)
+    weights = np.linspace(0.2, 3.0, 11).astype("float32")
+    seen = {}
+
+    class FirstLoss(keras.callbacks.Callback):
+        # The loss of the first (and only) step is computed with the initial
+        # weights; so are these probabilities (batch statistics, as in training).
+        def on_train_begin(self, logs=None):
+            p = keras.ops.convert_to_numpy(self.model(scenes, training=True))
+            true = np.take_along_axis(p, masks[..., None].astype(int), axis=-1)[..., 0]
+            seen["expected"] = float(np.mean(-np.log(true) * weights[masks]))
+
+    _, history = training.train_segmenter(
+        lambda: models.segmentation_model("segnet"),
+        scenes,
+        masks,
+        epochs=1,
+        batch_size=8,
+        class_weights=weights,
+        verbose=0,
+        callbacks=[FirstLoss()],
+    )
+    assert history.history["loss"][0] == pytest.approx(seen["expected"], rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"class_weights": [1.0] * 5}, "`class_weights` must hold one finite weight >= 0"),
+        ({"class_weights": [1.0] * 10 + [-1.0]}, "`class_weights` must hold one finite weight"),
+        ({"jit_compile": "yes"}, "`jit_compile` must be None, True, False or 'auto'"),
+    ],
+)
+def test_train_segmenter_refuses_bad_weights_and_compile_settings(kwargs, message):
+    scenes = np.zeros((2, 32, 32, 1), "float32")
+    masks = np.zeros((2, 32, 32), "uint8")
+    masks[0, 0, 0] = 10
+    with pytest.raises(ValueError, match=message):
+        training.train_segmenter(
+            lambda: models.segmentation_model("segnet"), scenes, masks, **kwargs
+        )
