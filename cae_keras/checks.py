@@ -184,3 +184,20 @@ def pair(name, value, minimum=1):
             f"{minimum}, got {value!r}."
         )
     return tuple(int(v) for v in pair_)
+
+
+def fraction(name, value):
+    """`value` as a `float` if it is a number from 0 to 1 (a power, a share)."""
+    value = non_negative_number(name, value)
+    if value > 1:
+        raise ValueError(f"`{name}` must be a number from 0 to 1, got {value!r}.")
+    return value
+
+
+def count_range(name, value, minimum=1):
+    """An inclusive range `(low, high)` of integers of at least `minimum`
+    with `low <= high` (an integer `n` is `(n, n)`), as a tuple of ints."""
+    low, high = pair(name, value, minimum)
+    if low > high:
+        raise ValueError(f"`{name}` must be a range (low, high) with low <= high, got {value!r}.")
+    return low, high

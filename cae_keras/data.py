@@ -435,9 +435,7 @@ def digit_scenes(images, labels, n, size=64, digits=(1, 3), seed=0):
         raise ValueError(f"`labels` must be digits 0..9, got {labels.min()}..{labels.max()}.")
     n = checks.positive_int("n", n, minimum=0)
     rows, cols = checks.pair("size", size, 28)
-    low, high = checks.pair("digits", digits, 1)
-    if low > high:
-        raise ValueError(f"`digits` must be a range (low, high) with low <= high, got {digits!r}.")
+    low, high = checks.count_range("digits", digits)
     rng = np.random.default_rng(checks.seed(seed))
     count = rng.integers(low, high + 1, n)
     chosen = rng.integers(0, len(images), (n, high))

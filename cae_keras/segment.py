@@ -394,14 +394,8 @@ def check_settings(settings):
     for name in ("epochs", "scenes", "test_scenes", "batch_size"):
         s[name] = checks.positive_int(name, s[name])
     s["size"] = checks.pair("size", s["size"], 28)
-    s["digits"] = checks.pair("digits", s["digits"], 1)
-    if s["digits"][0] > s["digits"][1]:
-        raise ValueError(
-            f"`digits` must be a range (low, high) with low <= high, got {s['digits']}."
-        )
-    s["balance"] = checks.non_negative_number("balance", s["balance"])
-    if s["balance"] > 1:
-        raise ValueError(f"`balance` must be a number from 0 to 1, got {s['balance']!r}.")
+    s["digits"] = checks.count_range("digits", s["digits"])
+    s["balance"] = checks.fraction("balance", s["balance"])
     if not isinstance(s["decay"], bool):
         raise ValueError(f"`decay` must be True or False, got {s['decay']!r}.")
     s["eval_sizes"] = check_sizes("eval_sizes", s["eval_sizes"])

@@ -40,6 +40,15 @@ def total_steps(n_images, batch_size, epochs):
     return epochs * -(-n_images // batch_size)
 
 
+def step_size(learning_rate, decay, n_images, batch_size, epochs):
+    """Adam's step size for a run: `learning_rate` throughout, or with
+    `decay` a cosine from it down to zero at the run's last step."""
+    if not decay:
+        return learning_rate
+    steps = total_steps(n_images, batch_size, epochs)
+    return keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+
+
 def train_autoencoder(
     model,
     x_train,
@@ -144,10 +153,9 @@ def train_autoencoder(
     seed_everything(seed)
     criterion = per_image_rmse if loss == "rmse" else loss
     if optimizer is None:
-        if decay:
-            steps = total_steps(len(x_train), batch_size, epochs)
-            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-        optimizer = keras.optimizers.Adam(learning_rate)
+        optimizer = keras.optimizers.Adam(
+            step_size(learning_rate, decay, len(x_train), batch_size, epochs)
+        )
     model.compile(
         optimizer=optimizer,
         loss=criterion,
@@ -231,9 +239,7 @@ def balanced_class_weights(masks, classes, power=0.5):
         raise ValueError(
             f"`masks` must hold classes 0..{classes - 1}, got {masks.min()}..{masks.max()}."
         )
-    power = checks.non_negative_number("power", power)
-    if power > 1:
-        raise ValueError(f"`power` must be a number from 0 to 1, got {power!r}.")
+    power = checks.fraction("power", power)
     frequency = np.bincount(masks.ravel(), minlength=classes) / masks.size
     present = frequency > 0
     weights = np.zeros(classes)
@@ -362,11 +368,10 @@ def train_segmenter(
     with scope:
         if build is not None:
             model = build()
-        if decay:
-            steps = total_steps(len(scenes), batch_size, epochs)
-            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
+            optimizer=keras.optimizers.Adam(
+                step_size(learning_rate, decay, len(scenes), batch_size, epochs)
+            ),
             loss="sparse_categorical_crossentropy",
             jit_compile=jit_compile,
         )
