@@ -279,9 +279,11 @@ def build_parser(prog=None):
     seg.add_argument(
         "--models",
         nargs="+",
-        choices=["segnet", "upsample", "unet"],
+        # models.SEGMENTATION_KINDS, written out: importing models loads Keras.
+        choices=["segnet", "upsample", "unet", "segnet_pool_input"],
         default=["segnet", "upsample", "unet"],
-        help="models to train (default: all three)",
+        help="models to train (default: segnet upsample unet; segnet_pool_input is SegNet "
+        "unpooling from its pooling inputs instead of stored positions)",
     )
     seg.add_argument(
         "--seeds",

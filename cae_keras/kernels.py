@@ -90,6 +90,196 @@ def max_unpool2d(pooled, pool_input, pool_size, strides, padding):
     return _unpool_with_gradient(config)(pooled, pool_input)
 
 
+def positions_dtype(pool_size):
+    """The smallest integer dtype that holds every offset of a window of
+    `pool_size`: `"uint8"` up to 256 cells (16x16), then `"uint16"`, then
+    `"int32"`."""
+    cells = pool_size[0] * pool_size[1]
+    return "uint8" if cells <= 2**8 else "uint16" if cells <= 2**16 else "int32"
+
+
+def max_pool_with_positions(x, pool_size, strides, padding):
+    """Max pooling that also returns where each maximum was.
+
+    `pooled` is exactly `keras.ops.max_pool(x, pool_size, strides, padding)`
+    (what `MaxPooling2D` gives). `positions` holds, for every pooled value,
+    the offset `a * pool_cols + b` inside its window of the cell that
+    `max_unpool2d` would send the value to: the same rule (first maximum in
+    row-major order, NaN windows to their first cell in the image, padding
+    never chosen), so that unpooling from `positions` gives exactly what
+    unpooling from `x` gives.
+
+    Args:
+        x: floating-point tensor `(batch, rows, cols, channels)`.
+        pool_size, strides: pairs of positive ints.
+        padding: `"valid"` or `"same"`.
+
+    Returns:
+        `(pooled, positions)`, both of pooled's shape; `positions` of dtype
+        `positions_dtype(pool_size)`.
+    """
+    config = (tuple(pool_size), tuple(strides), shapes.check_padding(padding))
+    pooled = ops.max_pool(x, config[0], config[1], config[2])
+    if keras.backend.backend() == "tensorflow" and not _portable.on:
+        kernel = _TF_KERNELS.get(("positions", config))
+        if kernel is None:
+            import tensorflow as tf
+
+            # One fused pass, as for unpooling (see _max_unpool2d_tensorflow).
+            kernel = tf.function(_positions, jit_compile=True, reduce_retracing=True)
+            _TF_KERNELS[("positions", config)] = kernel
+        return pooled, kernel(x, config)
+    return pooled, _positions(x, config)
+
+
+def _positions(x, config):
+    swap = _batch_last(x)
+    if swap:
+        x = ops.transpose(x, _SWAP)
+    offset, _ = _choose_offsets(x, config)
+    offset = ops.cast(offset, positions_dtype(config[0]))
+    return ops.transpose(offset, _SWAP) if swap else offset
+
+
+def max_unpool2d_from_positions(pooled, positions, output_size, pool_size, strides, padding):
+    """Send each pooled value to the cell of its window that `positions` names.
+
+    The same operation as `max_unpool2d`, with the cells already chosen (by
+    `max_pool_with_positions`) instead of found again from the pooling input:
+    each value goes to offset `positions = a * pool_cols + b` of its window,
+    values that overlapping windows send to one cell add up, and the output
+    has `output_size` rows and columns. The gradient with respect to `pooled`
+    is the upstream gradient read back at those cells; `positions` gets none.
+
+    An offset outside the window (`>= pool_rows * pool_cols`), or one that
+    points into SAME padding, delivers nothing: `max_pool_with_positions`
+    never makes one.
+
+    Args:
+        pooled: floating-point tensor `(batch, pooled_rows, pooled_cols,
+            channels)`.
+        positions: integer tensor of the same shape.
+        output_size: `(rows, cols)`, ints or scalar tensors; pooling an image
+            of this size with these arguments must give pooled's rows and
+            columns.
+        pool_size, strides: pairs of positive ints.
+        padding: `"valid"` or `"same"`.
+
+    Returns:
+        A tensor `(batch, rows, cols, channels)` of pooled's dtype.
+    """
+    config = (tuple(pool_size), tuple(strides), shapes.check_padding(padding))
+    pooled_shape, positions_shape = known_shape(pooled.shape), known_shape(positions.shape)
+    if (
+        len(pooled_shape) != 4
+        or len(positions_shape) != 4
+        or any(
+            a is not None and b is not None and a != b
+            for a, b in zip(pooled_shape, positions_shape)
+        )
+    ):
+        raise ValueError(
+            "`positions` must have the shape of `pooled` (one offset per pooled value), "
+            f"got `pooled` of shape {pooled_shape} and `positions` of shape {positions_shape}."
+        )
+    rows, cols = output_size
+    target = (pooled_shape[0], known_shape((rows,))[0], known_shape((cols,))[0], pooled_shape[3])
+    try:
+        expected = _expected_pooled_shape(target, config)
+    except ValueError as error:
+        expected = error
+    if isinstance(expected, ValueError) or any(
+        a is not None and b is not None and a != b for a, b in zip(pooled_shape, expected)
+    ):
+        (kh, kw), (sh, sw), pad = config
+        raise ValueError(
+            f"`pooled` of shape {pooled_shape} does not come from pooling an image of "
+            f"output size ({target[1]}, {target[2]}) with pool_size=({kh}, {kw}), "
+            f"strides=({sh}, {sw}), padding={pad!r}"
+            + (
+                f": {expected}"
+                if isinstance(expected, ValueError)
+                else f", which gives (batch, {expected[1]}, {expected[2]}, channels)."
+            )
+        )
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if None in pooled_shape + positions_shape + target:
+            (kh, kw), (sh, sw), pad = config
+            got = tf.concat([tf.shape(pooled), tf.shape(positions)], 0)
+            want_rows = _pool_length(rows, kh, sh, pad)
+            want_cols = _pool_length(cols, kw, sw, pad)
+            want = tf.shape(pooled)
+            want = tf.stack([want[0], want_rows, want_cols, want[3]])
+            tf.debugging.assert_equal(
+                got,
+                tf.concat([want, want], 0),
+                message="`pooled` and `positions` must have the shape that pooling an image "
+                f"of `output_size` gives (pool_size=({kh}, {kw}), strides=({sh}, {sw}), "
+                f"padding={pad!r}); x is both shapes, y what they should be:",
+                summarize=8,
+            )
+        if _portable.on:
+            return _scatter_positions(pooled, positions, rows, cols, config)
+        kernel = _TF_KERNELS.get(("from_positions", config))
+        if kernel is None:
+            compile_ = dict(jit_compile=True, reduce_retracing=True)
+            kernel = _unpool_from_positions_with_gradient(
+                config,
+                forward=tf.function(_scatter_positions, **compile_),
+                backward=tf.function(_gather_positions, **compile_),
+            )
+            _TF_KERNELS[("from_positions", config)] = kernel
+        return kernel(pooled, positions, rows, cols)
+    if backend == "torch":
+        return _max_unpool2d_from_positions_torch(pooled, positions, rows, cols, config)
+    # JAX differentiates the formula itself: the gradient of each
+    # `where(positions == j, pooled, 0)` is the upstream value read back at j.
+    return _scatter_positions(pooled, positions, rows, cols, config)
+
+
+def _positions_geometry(pooled, rows, cols, config):
+    out_rows, out_cols = ops.shape(pooled)[1], ops.shape(pooled)[2]
+    before, spans = _geometry(config, rows, cols, out_rows, out_cols)
+    return before, spans, (rows, cols), (out_rows, out_cols)
+
+
+def _scatter_positions(pooled, positions, rows, cols, config):
+    swap = _batch_last(pooled)
+    if swap:
+        pooled, positions = ops.transpose(pooled, _SWAP), ops.transpose(positions, _SWAP)
+    out = _scatter(pooled, positions, config, _positions_geometry(pooled, rows, cols, config))
+    return ops.transpose(out, _SWAP) if swap else out
+
+
+def _gather_positions(upstream, positions, config):
+    swap = _batch_last(positions)
+    if swap:
+        upstream, positions = ops.transpose(upstream, _SWAP), ops.transpose(positions, _SWAP)
+    rows, cols = ops.shape(upstream)[1], ops.shape(upstream)[2]
+    grad = _gather(upstream, positions, config, _positions_geometry(positions, rows, cols, config))
+    return ops.transpose(grad, _SWAP) if swap else grad
+
+
+def _unpool_from_positions_with_gradient(config, forward, backward):
+    """TensorFlow: the compiled scatter, and the compiled gather as its gradient."""
+    import tensorflow as tf
+
+    def unpool(pooled, positions, rows, cols):
+        @tf.custom_gradient
+        def run(pooled_):
+            def grad(upstream):
+                return backward(upstream, positions, config)
+
+            return forward(pooled_, positions, rows, cols, config), grad
+
+        return run(pooled)
+
+    return unpool
+
+
 def vjp(fn, primals, cotangent):
     """Vector-Jacobian product: the gradient of `sum(fn(*primals) * cotangent)`.
 
@@ -490,7 +680,7 @@ def _max_unpool2d_torch(pooled, pool_input, config):
     import torch.nn.functional as F
 
     (kh, kw), (sh, sw), padding = config
-    batch, rows, cols, channels = pool_input.shape
+    rows, cols = pool_input.shape[1], pool_input.shape[2]
     out_rows, out_cols = pooled.shape[1], pooled.shape[2]
     (top, left), (span_r, span_c) = _geometry(config, rows, cols, out_rows, out_cols)
     with torch.no_grad():
@@ -503,13 +693,42 @@ def _max_unpool2d_torch(pooled, pool_input, config):
         # A NaN or -inf maximum (`not > -inf` catches both): the first cell
         # of the window in the image. Checked on the CPU, where it is cheap,
         # so that clean maps skip the fix; on a GPU the check would wait.
-        padded_rows, padded_cols = x.shape[2], x.shape[3]
+        padded_cols = x.shape[3]
         degenerate = torch.logical_not(window_max > float("-inf"))
         if index.device.type != "cpu" or bool(degenerate.any()):
             first_row = torch.clamp(torch.arange(out_rows, device=x.device) * sh, min=top)
             first_col = torch.clamp(torch.arange(out_cols, device=x.device) * sw, min=left)
             first = first_row[:, None] * padded_cols + first_col[None, :]
             index = torch.where(degenerate, first, index)
+    return _scatter_torch(pooled, index, config, (rows, cols), (top, left), x.shape[2:])
+
+
+def _max_unpool2d_from_positions_torch(pooled, positions, rows, cols, config):
+    """The flat index of each position in the padded frame, then the same
+    scatter as from the pooling input (so both sum overlaps in one order)."""
+    import torch
+
+    (kh, kw), (sh, sw), _ = config
+    out_rows, out_cols = pooled.shape[1], pooled.shape[2]
+    (top, left), (span_r, span_c) = _geometry(config, rows, cols, out_rows, out_cols)
+    frame = (top + rows + max(span_r - top - rows, 0), left + cols + max(span_c - left - cols, 0))
+    with torch.no_grad():
+        offset = positions.permute(0, 3, 1, 2).to(torch.int64)
+        row = torch.arange(out_rows, device=offset.device)[:, None] * sh + offset // kw
+        col = torch.arange(out_cols, device=offset.device)[None, :] * sw + offset % kw
+        index = row * frame[1] + col
+    return _scatter_torch(pooled, index, config, (rows, cols), (top, left), frame)
+
+
+def _scatter_torch(pooled, index, config, sizes, before, frame):
+    """`pooled` (NHWC) sent to flat `index` (NCHW) of the padded frame, cut
+    back to the image."""
+    import torch
+    import torch.nn.functional as F
+
+    (kh, kw), (sh, sw), _ = config
+    (rows, cols), (top, left), (padded_rows, padded_cols) = sizes, before, frame
+    batch, channels = pooled.shape[0], pooled.shape[3]
     values = pooled.permute(0, 3, 1, 2)
     if sh >= kh and sw >= kw:
         # Windows do not overlap: every index is distinct, so PyTorch's own

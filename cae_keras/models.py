@@ -10,7 +10,13 @@ import numpy as np
 from keras import layers
 
 from cae_keras import checks
-from cae_keras.layers import CropLike, MaxUnpooling2D, TiedConv2DTranspose, VariationalSampling
+from cae_keras.layers import (
+    CropLike,
+    MaxPoolingWithPositions2D,
+    MaxUnpooling2D,
+    TiedConv2DTranspose,
+    VariationalSampling,
+)
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -548,6 +554,9 @@ def classifier_on(encoder, trainable=True, classes=10, name="classifier"):
 
 #: The decoders of the segmentation models, by what they pass from encoder to decoder.
 SEGMENTATION_MODELS = ("segnet", "upsample", "unet")
+#: Those, and SegNet unpooling from the pooling inputs instead of stored
+#: positions (the same values, more memory): a row for measuring, not a default.
+SEGMENTATION_KINDS = (*SEGMENTATION_MODELS, "segnet_pool_input")
 
 
 def segmentation_model(kind="segnet", classes=11, widths=(16, 32, 64), convs=2):
@@ -558,10 +567,15 @@ def segmentation_model(kind="segnet", classes=11, widths=(16, 32, 64), convs=2):
     odd sizes pool to `ceil(n / 2)` and nothing is dropped. The decoders
     differ in what they take from the encoder at each level:
 
-    - `"segnet"` (SegNet / DeconvNet): `MaxUnpooling2D([x, pool_input])`
-      puts each value back where its window's maximum was. It needs the
-      pooling input (or, in a SegNet that stores them, 2 bits of position
-      per pooled value) and returns exactly the pooling input's size.
+    - `"segnet"` (SegNet / DeconvNet): the encoder pools with
+      `MaxPoolingWithPositions2D`, and `MaxUnpooling2D([x, positions,
+      pool_input])` puts each value back where its window's maximum was.
+      It keeps one byte per pooled value (the positions) and reads only the
+      pooling input's size, so it returns exactly that size.
+    - `"segnet_pool_input"`: the same network, unpooling with
+      `MaxUnpooling2D([x, pool_input])`, which finds the positions again from
+      the pooling input: equal values, but the whole float32 map is kept
+      until the decoder runs.
     - `"upsample"`: `UpSampling2D(2)` copies each value over its window,
       then `CropLike` trims the extra row or column an odd size gains. It
       takes nothing from the encoder: its twin with no positions.
@@ -575,7 +589,7 @@ def segmentation_model(kind="segnet", classes=11, widths=(16, 32, 64), convs=2):
     with softmax.
 
     Args:
-        kind: one of `SEGMENTATION_MODELS`. Default `"segnet"`.
+        kind: one of `SEGMENTATION_KINDS`. Default `"segnet"`.
         classes: classes per pixel. Default 11 (background and ten digits).
         widths: filters per level, shallow to deep. Default `(16, 32, 64)`.
         convs: convolutions per level, encoder and decoder. Default 2.
@@ -590,7 +604,7 @@ def segmentation_model(kind="segnet", classes=11, widths=(16, 32, 64), convs=2):
     >>> model.output.shape, model.get_layer("dec1_unpool").output.shape
     ((None, None, None, 11), (None, None, None, 16))
     """
-    kind = checks.choice("kind", kind, SEGMENTATION_MODELS)
+    kind = checks.choice("kind", kind, SEGMENTATION_KINDS)
     classes = checks.positive_int("classes", classes, minimum=2)
     convs = checks.positive_int("convs", convs)
     if checks.is_int(widths) or isinstance(widths, str) or not hasattr(widths, "__iter__"):
@@ -611,15 +625,23 @@ def segmentation_model(kind="segnet", classes=11, widths=(16, 32, 64), convs=2):
         return block
 
     scene = keras.Input((None, None, 1), name="scene")
-    x, skips = scene, []
+    x, skips, positions = scene, [], []
     for level, width in enumerate(widths, 1):
         for j in range(1, convs + 1):
             x = conv(width, f"enc{level}_conv{j}")(x)
         skips.append(x)
-        x = layers.MaxPooling2D(2, padding="same", name=f"enc{level}_pool")(x)
+        if kind == "segnet":
+            x, where = MaxPoolingWithPositions2D(2, padding="same", name=f"enc{level}_pool")(x)
+            positions.append(where)
+        else:
+            x = layers.MaxPooling2D(2, padding="same", name=f"enc{level}_pool")(x)
     for level in range(len(widths), 0, -1):
         skip = skips[level - 1]
         if kind == "segnet":
+            # The positions, and the size of the map they came from.
+            unpool = MaxUnpooling2D(2, padding="same", name=f"dec{level}_unpool")
+            x = unpool([x, positions[level - 1], skip])
+        elif kind == "segnet_pool_input":
             x = MaxUnpooling2D(2, padding="same", name=f"dec{level}_unpool")([x, skip])
         else:
             x = layers.UpSampling2D(2, name=f"dec{level}_upsample")(x)

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from cae_keras import checks, data, metrics, models
+from cae_keras.layers import CropLike, MaxUnpooling2D
 from cae_keras.training import balanced_class_weights, check_devices, say, train_segmenter
 
 #: The recommended full-size run: `python -m cae_keras segment` with no options.
@@ -95,38 +96,54 @@ def evaluate(model, scenes, masks, band=2, classes=data.SCENE_CLASSES):
 
 
 def passed_bytes(model, size):
-    """Bytes per image each decoder takes from the encoder at `size`.
+    """Bytes per image each decoder keeps from the encoder at `size`, read
+    from the model's own tensors.
 
-    SegNet needs, per pooled value, which of the 4 cells held the maximum:
-    2 bits (what SegNet stores; our `MaxUnpooling2D` recomputes them from
-    the pooling input instead). U-Net concatenates the encoder's whole maps
-    as float32. The upsampling twin takes nothing.
+    Every tensor an encoder layer (`enc*`) makes and a decoder layer
+    (`dec*`) takes counts its dtype's size times its shape for one scene of
+    `size`: SegNet's uint8 positions, U-Net's float32 maps, the pooling
+    inputs of the pool-input SegNet. Not counted: the deepest pooled map,
+    where every decoder starts, and tensors a layer reads only the size of
+    (the third input of `MaxUnpooling2D`, `CropLike`'s reference).
     """
     rows, cols = checks.pair("size", size, 1)
-    total = 0.0
+    pools = [layer for layer in model.layers if layer.name.startswith("enc")]
+    deepest = (pools[-1].name, 0)
+    crossing = {}
     for layer in model.layers:
-        name = layer.name
-        if name.endswith("_unpool") or name.endswith("_concat"):
-            h, w = rows, cols
-            for _ in range(int(name[3]) - 1):  # the level: dec{level}_...
-                h, w = -(-h // 2), -(-w // 2)
-            channels = layer.output.shape[-1]
-            if name.endswith("_unpool"):
-                total += -(-h // 2) * -(-w // 2) * channels * 2 / 8
-            else:
-                total += h * w * (channels // 2) * 4
-    return total
+        if not layer.name.startswith("dec"):
+            continue
+        for index, tensor in enumerate(layer._inbound_nodes[0].input_tensors):
+            source = tensor._keras_history
+            key = (source.operation.name, source.tensor_index)
+            shape_only = (isinstance(layer, MaxUnpooling2D) and index == 2) or (
+                isinstance(layer, CropLike) and index == 1
+            )
+            if source.operation.name.startswith("enc") and key != deepest and not shape_only:
+                crossing[key] = tensor
+    if not crossing:
+        return 0
+    # The shapes for one scene of `size`: each layer's own shape rule, symbolically.
+    probe = keras.Model(model.input, list(crossing.values()))
+    outputs = probe(keras.Input((rows, cols, model.input.shape[-1]), batch_size=1))
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return sum(
+        int(np.prod(out.shape[1:])) * np.dtype(keras.backend.standardize_dtype(out.dtype)).itemsize
+        for out in outputs
+    )
 
 
 #: How each decoder is called in tables and verdicts.
 NAMES = {
     "segnet": "SegNet (max unpooling)",
+    "segnet_pool_input": "SegNet from pool inputs",
     "upsample": "UpSampling2D twin",
     "unet": "U-Net (concatenation)",
 }
 #: What each decoder takes from the encoder at every level.
 PASSES = {
-    "segnet": "where each maximum was: 2 bits per pooled value",
+    "segnet": "where each maximum was: 1 byte (uint8) per pooled value",
+    "segnet_pool_input": "the pooling inputs, float32 (to find the maxima again)",
     "upsample": "nothing",
     "unet": "the encoder's whole maps, float32",
 }
@@ -138,7 +155,7 @@ def decoder_rows(size, widths=(16, 32, 64), convs=2):
     `passed_bytes`) and `passes` (what that is, in words)."""
     size = checks.pair("size", size, 1)
     rows = []
-    for kind in models.SEGMENTATION_MODELS:
+    for kind in models.SEGMENTATION_KINDS:
         model = models.segmentation_model(kind, widths=widths, convs=convs)
         rows.append(
             {
@@ -384,7 +401,7 @@ def check_settings(settings):
     names = s["models"]
     if isinstance(names, str):
         names = [names]
-    s["models"] = [checks.choice("models", m, models.SEGMENTATION_MODELS) for m in names]
+    s["models"] = [checks.choice("models", m, models.SEGMENTATION_KINDS) for m in names]
     if not s["models"] or len(set(s["models"])) != len(s["models"]):
         raise ValueError(f"`models` must name each model once, got {names!r}.")
     seeds = [s["seeds"]] if checks.is_int(s["seeds"]) else list(s["seeds"])

@@ -13,6 +13,7 @@ from tests.backend_runs import run_on_backend
 
 FILES = [
     "tests/test_max_unpooling.py",
+    "tests/test_max_pooling_with_positions.py",
     "tests/test_tied.py",
     "tests/test_models.py",
     "tests/test_vae.py",

@@ -13,7 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cae_keras import kernels, numpy_ops, shapes
-from cae_keras.layers import MaxUnpooling2D, TiedConv2DTranspose
+from cae_keras.layers import MaxPoolingWithPositions2D, MaxUnpooling2D, TiedConv2DTranspose
 
 # TensorFlow, the primary backend, runs every example; JAX and PyTorch compile
 # each new shape anew, so they run half as many (still fixed per run).
@@ -106,6 +106,50 @@ def test_max_unpooling_matches_the_loop_reference_on_real_pooling(case):
             )
     got = keras.ops.convert_to_numpy(MaxUnpooling2D(pool, strides, padding)([pooled, x]))
     np.testing.assert_array_equal(got, want)  # NaN where NaN, inf where inf
+
+
+def window_offsets(chosen, x_shape, pool, strides, padding):
+    """The offset `a * pool_cols + b` inside each window of the cell it chose
+    (`chosen` from `switches`), windows laid out as TensorFlow lays them."""
+    before = []
+    for axis in (0, 1):
+        n, k, s = x_shape[1 + axis], pool[axis], strides[axis]
+        out = shapes.pool_output_length(n, k, s, padding)
+        before.append(max((out - 1) * s + k - n, 0) // 2 if padding == "same" else 0)
+    rows = np.arange(chosen.shape[1])[None, :, None, None] * strides[0] - before[0]
+    cols = np.arange(chosen.shape[2])[None, None, :, None] * strides[1] - before[1]
+    return (chosen[..., 0] - rows) * pool[1] + (chosen[..., 1] - cols)
+
+
+@examples(80)
+@given(unpooling_cases())
+def test_positions_are_the_chosen_cells_and_unpool_exactly_as_the_pool_input(case):
+    x, pool, strides, padding, rng = case
+    rows, cols = (pooled_length(n, k, s, padding) for n, k, s in zip(x.shape[1:3], pool, strides))
+    assume(rows is not None and cols is not None)
+    pooled, positions = MaxPoolingWithPositions2D(pool, strides, padding)(x)
+    positions = keras.ops.convert_to_numpy(positions)
+    assert positions.dtype == np.uint8
+    want = window_offsets(switches(x, pool, strides, padding), x.shape, pool, strides, padding)
+    np.testing.assert_array_equal(positions, want)
+    # Unpooling any values from the positions is unpooling them from `x`,
+    # forward and backward.
+    values = rng.normal(size=positions.shape).astype("float32")
+    layer = MaxUnpooling2D(pool, strides, padding)
+    from_input = keras.ops.convert_to_numpy(layer([values, x]))
+    from_positions = keras.ops.convert_to_numpy(layer([values, positions, x]))
+    np.testing.assert_array_equal(from_positions, from_input)
+    upstream = rng.normal(size=x.shape).astype("float32")
+    (grad_input,) = kernels.vjp(lambda p: layer([p, x]), [values], upstream)
+    (grad_positions,) = kernels.vjp(
+        lambda p: layer([p, positions], output_size=x.shape[1:3]), [values], upstream
+    )
+    np.testing.assert_array_equal(grad_positions, grad_input)
+    # `pooled` is what MaxPooling2D gives.
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(pooled),
+        keras.ops.convert_to_numpy(keras.layers.MaxPooling2D(pool, strides, padding)(x)),
+    )
 
 
 @st.composite

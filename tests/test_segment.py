@@ -145,14 +145,26 @@ def test_the_twins_have_the_same_weights_and_unet_a_comparable_count():
 
 
 def test_unpooling_passes_positions_and_unet_whole_maps():
-    segnet = segment.passed_bytes(models.segmentation_model("segnet"), (48, 48))
-    unet = segment.passed_bytes(models.segmentation_model("unet"), (48, 48))
-    upsample = segment.passed_bytes(models.segmentation_model("upsample"), (48, 48))
-    # 2 bits per pooled value: 24x24x16 + 12x12x32 + 6x6x64 values.
-    assert segnet == (24 * 24 * 16 + 12 * 12 * 32 + 6 * 6 * 64) * 2 / 8
+    passed = {
+        kind: segment.passed_bytes(models.segmentation_model(kind), (48, 48))
+        for kind in models.SEGMENTATION_KINDS
+    }
+    # One byte per pooled value: 24x24x16 + 12x12x32 + 6x6x64 values.
+    assert passed["segnet"] == 24 * 24 * 16 + 12 * 12 * 32 + 6 * 6 * 64
     # Whole float32 maps: 48x48x16 + 24x24x32 + 12x12x64.
-    assert unet == (48 * 48 * 16 + 24 * 24 * 32 + 12 * 12 * 64) * 4
-    assert upsample == 0
+    whole = (48 * 48 * 16 + 24 * 24 * 32 + 12 * 12 * 64) * 4
+    assert passed["unet"] == passed["segnet_pool_input"] == whole
+    assert passed["upsample"] == 0
+
+
+def test_segnet_keeps_positions_not_pooling_inputs():
+    model = models.segmentation_model("segnet")
+    for level in (1, 2, 3):
+        unpool = model.get_layer(f"dec{level}_unpool")
+        pooled, positions, like = unpool._inbound_nodes[0].input_tensors
+        assert keras.backend.standardize_dtype(positions.dtype) == "uint8"
+        assert positions._keras_history.operation.name == f"enc{level}_pool"
+        assert like._keras_history.operation.name == f"enc{level}_conv2_relu"
 
 
 @pytest.mark.parametrize("kind", models.SEGMENTATION_MODELS)
@@ -169,16 +181,28 @@ def test_each_decoder_level_returns_to_its_pooling_input_size(kind, size):
             assert steps[f"dec{level}_crop"] == expected
 
 
-def test_unet_takes_64_times_what_segnet_takes_at_any_size():
-    for size in [(96, 128), (32, 32)]:
-        passed = {r["model"]: r["bytes"] for r in segment.decoder_rows(size)}
-        rows, cols = size
-        # 2 bits per pooled value: (rows/2 x cols/2 x 16 + ... ) values over three levels.
-        values = sum(rows * cols // 4**level * 2 ** (3 + level) for level in (1, 2, 3))
-        assert passed["segnet"] == values * 2 / 8
-        assert passed["unet"] == 64 * passed["segnet"] and passed["upsample"] == 0
+@pytest.mark.parametrize("size", [(96, 128), (32, 32), (61, 83)])
+def test_unet_takes_16_times_what_segnet_takes_where_the_size_divides_by_8(size):
+    passed = {r["model"]: r["bytes"] for r in segment.decoder_rows(size)}
+    rows, cols = size
+    # One byte per pooled value, level k pooled to ceil(n / 2**k) with 8 * 2**k channels.
+    values = sum(
+        -(-rows // 2**level) * -(-cols // 2**level) * 2 ** (3 + level) for level in (1, 2, 3)
+    )
+    assert passed["segnet"] == values
+    # 4 bytes per value of the whole map: four times the values, at four times the bytes.
+    maps = sum(
+        -(-rows // 2**level) * -(-cols // 2**level) * 2 ** (4 + level) for level in (0, 1, 2)
+    )
+    assert passed["unet"] == maps * 4 == passed["segnet_pool_input"]
+    if rows % 8 == 0 and cols % 8 == 0:
+        assert passed["unet"] == 16 * passed["segnet"]
+    assert passed["upsample"] == 0
+
+
+def test_the_decoders_table_prints_the_bytes():
     table = segment.decoders_table((96, 128))
-    assert "21,504" in table and "1,376,256" in table
+    assert "86,016" in table and "1,376,256" in table
 
 
 def row(model, seeds, **mious):
@@ -391,6 +415,8 @@ def test_litert_at_a_fixed_size_predicts_within_1e_5(trained_segnet, tmp_path):
             format="litert",
             verbose=False,
             input_signature=[keras.InputSpec(shape=scenes.shape, dtype="float32")],
+            # Builtin kernels only: no Flex (SELECT_TF_OPS) delegate needed to run it.
+            target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]},
         )
     interpreter = tf.lite.Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
@@ -421,17 +447,23 @@ def test_onnx_runs_any_size_in_onnxruntime_within_1e_5(trained_segnet, tmp_path)
 
 def test_portable_kernels_give_the_same_values_as_the_fast_ones():
     from cae_keras import kernels
-    from cae_keras.layers import MaxUnpooling2D
+    from cae_keras.layers import MaxPoolingWithPositions2D, MaxUnpooling2D
 
     x = RNG.random((2, 9, 7, 3)).astype("float32")
     for padding in ("valid", "same"):
         layer = MaxUnpooling2D(2, padding=padding)
         rows = 4 if padding == "valid" else 5
         pooled = RNG.random((2, rows, 3 if padding == "valid" else 4, 3)).astype("float32")
-        fast = keras.ops.convert_to_numpy(layer([pooled, x]))
+        pool = MaxPoolingWithPositions2D(2, padding=padding)
+        fast = [keras.ops.convert_to_numpy(t) for t in (layer([pooled, x]), pool(x)[1])]
+        fast.append(keras.ops.convert_to_numpy(layer([pooled, fast[1], x])))
         with kernels.portable():
-            plain = keras.ops.convert_to_numpy(layer([pooled, x]))
-        np.testing.assert_array_equal(plain, fast)
+            plain = [keras.ops.convert_to_numpy(t) for t in (layer([pooled, x]), pool(x)[1])]
+            plain.append(keras.ops.convert_to_numpy(layer([pooled, plain[1], x])))
+        for a, b in zip(plain, fast):
+            np.testing.assert_array_equal(a, b)
+        # A trace inside `portable()` leaves the fast kernels as they were.
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(pool(x)[1]), fast[1])
 
 
 # -- class balancing ------------------------------------------------------------------
