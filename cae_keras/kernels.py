@@ -223,16 +223,20 @@ def max_unpool2d_from_positions(pooled, positions, output_size, pool_size, strid
             )
         if _portable.on:
             return _scatter_positions(pooled, positions, rows, cols, config)
+        # The size travels as the shape of an empty tensor: XLA needs it known
+        # when it compiles (a shape is), and one trace then serves every size
+        # (Python ints would be traced anew for each).
+        size = tf.zeros(tf.stack([0, rows, cols, 0]), pooled.dtype)
         kernel = _TF_KERNELS.get(("from_positions", config))
         if kernel is None:
             compile_ = dict(jit_compile=True, reduce_retracing=True)
             kernel = _unpool_from_positions_with_gradient(
                 config,
-                forward=tf.function(_scatter_positions, **compile_),
+                forward=tf.function(_scatter_positions_sized, **compile_),
                 backward=tf.function(_gather_positions, **compile_),
             )
             _TF_KERNELS[("from_positions", config)] = kernel
-        return kernel(pooled, positions, rows, cols)
+        return kernel(pooled, positions, size)
     if backend == "torch":
         return _max_unpool2d_from_positions_torch(pooled, positions, rows, cols, config)
     # JAX differentiates the formula itself: the gradient of each
@@ -254,6 +258,11 @@ def _scatter_positions(pooled, positions, rows, cols, config):
     return ops.transpose(out, _SWAP) if swap else out
 
 
+def _scatter_positions_sized(pooled, positions, size, config):
+    """`_scatter_positions` to the rows and columns of `size`'s shape."""
+    return _scatter_positions(pooled, positions, ops.shape(size)[1], ops.shape(size)[2], config)
+
+
 def _gather_positions(upstream, positions, config):
     swap = _batch_last(positions)
     if swap:
@@ -267,13 +276,13 @@ def _unpool_from_positions_with_gradient(config, forward, backward):
     """TensorFlow: the compiled scatter, and the compiled gather as its gradient."""
     import tensorflow as tf
 
-    def unpool(pooled, positions, rows, cols):
+    def unpool(pooled, positions, size):
         @tf.custom_gradient
         def run(pooled_):
             def grad(upstream):
                 return backward(upstream, positions, config)
 
-            return forward(pooled_, positions, rows, cols, config), grad
+            return forward(pooled_, positions, size, config), grad
 
         return run(pooled)
 
@@ -713,10 +722,14 @@ def _max_unpool2d_from_positions_torch(pooled, positions, rows, cols, config):
     (top, left), (span_r, span_c) = _geometry(config, rows, cols, out_rows, out_cols)
     frame = (top + rows + max(span_r - top - rows, 0), left + cols + max(span_c - left - cols, 0))
     with torch.no_grad():
-        offset = positions.permute(0, 3, 1, 2).to(torch.int64)
-        row = torch.arange(out_rows, device=offset.device)[:, None] * sh + offset // kw
-        col = torch.arange(out_cols, device=offset.device)[None, :] * sw + offset % kw
-        index = row * frame[1] + col
+        device = positions.device
+        # Each window's first cell, plus each offset's step from it: two small
+        # tables, one lookup and one add over the pooled map.
+        rows_ = torch.arange(out_rows, device=device)[:, None] * (sh * frame[1])
+        corner = rows_ + torch.arange(out_cols, device=device)[None, :] * sw
+        offsets = torch.arange(kh * kw, device=device)
+        step = (offsets // kw) * frame[1] + offsets % kw
+        index = corner + step[positions.permute(0, 3, 1, 2).to(torch.int64)]
     return _scatter_torch(pooled, index, config, (rows, cols), (top, left), frame)
 
 

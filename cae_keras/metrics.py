@@ -40,12 +40,22 @@ def per_image_rmse(y_true, y_pred):
 
     Raises:
         ValueError: the two shapes differ (never broadcast).
+
+    The gradient is finite everywhere: at an image reconstructed exactly
+    (a dead all-black model reconstructs a black image exactly) the square
+    root's slope is infinite and the error's is zero, and their product
+    would be NaN; there the gradient is 0, the value is exactly 0.
     """
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.cast(y_true, y_pred.dtype)
     _check_pair("y_true", y_true, "y_pred", y_pred)
     axes = tuple(range(1, len(y_pred.shape)))
-    return ops.sqrt(ops.mean(ops.square(y_true - y_pred), axis=axes))
+    mse = ops.mean(ops.square(y_true - y_pred), axis=axes)
+    # Both `where`s: the outer one picks 0 at zero error, the inner one keeps
+    # the square root's own gradient there finite (a NaN in the branch not
+    # taken would still reach the gradient).
+    positive = ops.greater(mse, 0)
+    return ops.where(positive, ops.sqrt(ops.where(positive, mse, ops.ones_like(mse))), 0)
 
 
 @keras.saving.register_keras_serializable(package="cae_keras")

@@ -17,6 +17,7 @@ FILES = [
     "tests/test_tied.py",
     "tests/test_models.py",
     "tests/test_vae.py",
+    "tests/test_metrics.py",
 ]
 
 

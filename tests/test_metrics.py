@@ -45,3 +45,23 @@ def test_loss_in_a_model_equals_the_numpy_evaluation():
     loss, metric = model.evaluate(x, x, batch_size=16, verbose=0)
     expected = rmse_per_image(x, model.predict(x, verbose=0)).mean()
     np.testing.assert_allclose([loss, metric, evaluate_rmse(model, x)], expected, rtol=1e-5)
+
+
+def test_rmse_gradient_is_finite_at_zero_error_and_exact_elsewhere():
+    from cae_keras import kernels
+
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 4, 4, 1)).astype("float32")
+    recon = images.copy()
+    recon[1] += rng.normal(size=(4, 4, 1)).astype("float32")  # only image 1 is off
+    recon[2] = 0.0
+    images[2] = 0.0  # a black image, reconstructed exactly by a dead model
+    value = keras.ops.convert_to_numpy(per_image_rmse(images, recon))
+    np.testing.assert_array_equal(value[[0, 2]], [0.0, 0.0])
+    (grad,) = kernels.vjp(lambda r: per_image_rmse(images, r), [recon], np.ones(3, "float32"))
+    assert np.all(np.isfinite(grad))
+    np.testing.assert_array_equal(grad[[0, 2]], 0.0)
+    # d sqrt(mean(e**2)) / d recon = (recon - images) / (n * rmse), by hand.
+    error = recon[1] - images[1]
+    expected = error / (error.size * np.sqrt(np.mean(error**2)))
+    np.testing.assert_allclose(grad[1], expected, rtol=1e-5, atol=1e-7)
