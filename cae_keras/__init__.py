@@ -6,7 +6,8 @@ The lessons in ``notebooks/`` import everything reusable from here:
 - ``cae_keras.shapes``: output-size arithmetic for convolution and pooling.
 - ``cae_keras.numpy_ops``: convolution, transposed convolution, pooling and
   unpooling written out in plain NumPy loops, the "by hand" versions.
-- ``cae_keras.layers``: ``MaxUnpooling2D`` and ``TiedConv2DTranspose``.
+- ``cae_keras.layers``: ``MaxPoolingWithPositions2D``, ``MaxUnpooling2D``,
+  ``TiedConv2DTranspose``, ``VariationalSampling`` and ``CropLike``.
 - ``cae_keras.kernels``: max unpooling and the vector-Jacobian product, one
   function each, with their per-backend bodies side by side.
 - ``cae_keras.metrics``: CNTK's per-image RMSE.
@@ -20,7 +21,7 @@ The lessons in ``notebooks/`` import everything reusable from here:
 import os as _os
 import sys as _sys
 
-from cae_keras._quiet import native_log_level_default, native_stderr_silenced
+from cae_keras._quiet import import_backend
 
 __version__ = "0.1.0"
 
@@ -31,25 +32,21 @@ REPOSITORY_URL = f"https://github.com/{REPOSITORY}"
 
 
 def load_backend():
-    """Load Keras and its backend quietly, and register this package's layers,
-    loss and metric with Keras, so a saved `.keras` model that uses them loads
+    """Load Keras and its backend, and register this package's layers, loss
+    and metric with Keras, so that a saved `.keras` model that uses them loads
     with no `custom_objects`.
 
-    `import cae_keras` calls it. Where this is the import that loads the
-    backend (a lesson's setup cell, the command line), TensorFlow's native log
-    lines are kept off the screen (see `cae_keras._quiet`): the start-up lines
-    of the import itself and of the first tensor ("failed call to cuInit" on a
-    machine without a GPU), and, through `TF_CPP_MIN_LOG_LEVEL` (unless you
-    set it), the lines its XLA compiler and oneDNN write later. Calling it
-    again does nothing.
+    `import cae_keras` calls it, and it does nothing else global: no tensor
+    operation runs (devices can still be configured afterwards: memory
+    growth, virtual devices), no seed is set, and no stream is replaced.
+    Where this is the import that loads TensorFlow (a lesson's setup cell,
+    the command line), its start-up log lines are kept off the screen: see
+    `cae_keras._quiet` (`TF_CPP_MIN_LOG_LEVEL` defaults to 3 unless you set
+    it; `CAE_KERAS_NATIVE_LOGS=1` shows every line). Calling it again does
+    nothing.
     """
-    native_log_level_default()
-    with native_stderr_silenced():
-        import keras
-
-        from cae_keras import layers, metrics  # noqa: F401  (registers them)
-
-        keras.ops.convert_to_numpy(keras.ops.zeros(()))
+    import_backend()
+    from cae_keras import layers, metrics  # noqa: F401  (registers them)
 
 
 def _started_as_the_command_line():

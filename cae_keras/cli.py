@@ -583,7 +583,6 @@ def main(argv=None, prog=None):
     import logging
 
     import cae_keras
-    from cae_keras._quiet import native_stderr_silenced
 
     # The backend loads here, after parsing (see `cae_keras.load_backend`).
     cae_keras.load_backend()
@@ -591,8 +590,8 @@ def main(argv=None, prog=None):
     # for this terminal; errors still show.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
-        with native_stderr_silenced():
-            return args.run(args)
+        # Descriptor 2 stays the terminal's: a native fatal error shows.
+        return args.run(args)
     except UsageError as error:
         args.usage_error(str(error))
 

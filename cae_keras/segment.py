@@ -315,12 +315,13 @@ def format_table(rows):
     """`summarize`'s rows as the printed table."""
     sizes = [k.removeprefix("miou_") for k in rows[0] if k.startswith("miou_")]
     span = lambda v: f"{v[0]:.3f} ({v[1]:.2f}-{v[2]:.2f})"  # noqa: E731
-    head = [f"{'model':<9}", f"{'params':>7}", f"{'s':>6}", f"{'img/s':>6}"]
+    name = max(9, *(len(row["model"]) for row in rows))
+    head = [f"{'model':<{name}}", f"{'params':>7}", f"{'s':>6}", f"{'img/s':>6}"]
     head += [f"{'mIoU ' + s:>19}" for s in sizes]
     head += [f"{'boundary ' + rows[0]['boundary_size']:>19}"]
     lines = ["  ".join(head), "-" * len("  ".join(head))]
     for row in rows:
-        cells = [f"{row['model']:<9}", f"{row['params']:>7}", f"{row['seconds']:>6.1f}"]
+        cells = [f"{row['model']:<{name}}", f"{row['params']:>7}", f"{row['seconds']:>6.1f}"]
         cells += [f"{row['images_per_second']:>6.0f}"]
         cells += [f"{span(row['miou_' + s]):>19}" for s in sizes]
         cells += [f"{span(row['boundary_miou']):>19}"]
