@@ -243,7 +243,47 @@ def test_tie_survives_a_fresh_process(tmp_path):
     assert reload_in_fresh_process(model, x, tmp_path, check).strip() == "True True"
 
 
-def test_count_params_counts_the_kernel_once():
+def test_count_params_agrees_with_weights_and_the_model_counts_the_kernel_once():
     model, conv, deconv = small_pair()
-    assert deconv.count_params() == 2  # its own bias
+    assert deconv.count_params() == sum(int(np.prod(w.shape)) for w in deconv.weights)
+    assert deconv.count_params() == 3 * 3 * 2 * 3 + 2  # the shared kernel and its own bias
     assert model.count_params() == 3 * 3 * 2 * 3 + 3 + 2
+
+
+@pytest.mark.parametrize("when", ["constructor", "after building"])
+def test_freezing_the_tied_layer_freezes_its_bias_not_the_shared_kernel(when):
+    inputs = keras.Input((9, 9, 2))
+    conv = keras.layers.Conv2D(3, 3, name="conv")
+    code = conv(inputs)
+    kwargs = {"trainable": False} if when == "constructor" else {}
+    deconv = TiedConv2DTranspose(conv, name="deconv", **kwargs)
+    model = keras.Model(inputs, deconv(code))
+    if when == "after building":
+        deconv.trainable = False
+    assert conv.kernel.trainable and not deconv.bias.trainable
+    assert [v.path for v in model.trainable_variables] == ["conv/kernel", "conv/bias"]
+    # Training moves the kernel, not the frozen bias.
+    kernel, bias = (keras.ops.convert_to_numpy(v).copy() for v in (conv.kernel, deconv.bias))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x = np.random.default_rng(8).normal(size=(4, 9, 9, 2)).astype("float32")
+    model.fit(x, x, epochs=1, verbose=0)
+    assert not np.allclose(kernel, keras.ops.convert_to_numpy(conv.kernel))
+    np.testing.assert_array_equal(bias, keras.ops.convert_to_numpy(deconv.bias))
+    # Unfreezing gives the bias back; the kernel's state is still the source's.
+    deconv.trainable = True
+    conv.trainable = False
+    assert deconv.bias.trainable and not conv.kernel.trainable
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        keras.models.clone_model,
+        lambda model: keras.Model.from_config(model.get_config()),
+    ],
+    ids=["clone_model", "from_config"],
+)
+def test_copies_from_a_config_refuse_instead_of_untying(copy):
+    model = tied_autoencoder()
+    with pytest.raises(ValueError, match="the tie cannot be restored from a config"):
+        copy(model)

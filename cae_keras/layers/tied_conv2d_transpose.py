@@ -1,7 +1,5 @@
 """A transposed convolution that borrows the kernel of a Conv2D layer."""
 
-import math
-
 import keras
 from keras import ops
 
@@ -24,6 +22,18 @@ class TiedConv2DTranspose(keras.layers.Layer):
     The tie holds across models too: the shared kernel is listed among this
     layer's weights (and so in any model holding it), and saved by `source`
     alone, so a model holding only the decoder still trains the kernel.
+
+    Which weights are whose: `layer.weights` lists the shared kernel and the
+    bias, and `layer.count_params()` counts both, as for any Keras layer; a
+    model counts each variable once, so a tied model has one kernel fewer
+    than its untied twin. `layer.trainable` governs the bias alone: the
+    kernel trains unless `source.trainable` is `False`.
+
+    Copies: `model.save` and `keras.saving.load_model` keep the tie (the
+    loaded decoder uses the loaded encoder's kernel). A config alone cannot:
+    `keras.models.clone_model` and `Model.from_config(model.get_config())`
+    would give the copy's decoder a new layer's kernel, so they refuse with
+    an error saying so, never a silent untie.
 
     The kernel is not flipped: a deep-learning `Conv2D` is a cross-correlation,
     and its transpose uses the kernel as stored (Lasagne needed
@@ -123,6 +133,18 @@ class TiedConv2DTranspose(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
     @property
+    def trainable(self):
+        """Whether this layer trains its own bias. The shared kernel's
+        trainability stays `source`'s: set `source.trainable` for that."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        for variable in self._own_variables() if getattr(self, "built", False) else []:
+            variable.trainable = self._trainable
+
+    @property
     def source(self):
         """The `Conv2D` layer whose kernel this layer uses."""
         return self._source
@@ -133,11 +155,7 @@ class TiedConv2DTranspose(keras.layers.Layer):
         return self._source.kernel
 
     def build(self, input_shape):
-        if not self._source.built:
-            raise ValueError(
-                f"`source` layer {self._source.name!r} must be built (called on its "
-                f"input) before {self.name!r}, whose kernel it provides."
-            )
+        self._check_source_built()
         self._check_rank(input_shape)
         if input_shape[self._channel_axis] != self._source.filters:
             raise ValueError(
@@ -146,7 +164,11 @@ class TiedConv2DTranspose(keras.layers.Layer):
             )
         # Listed here too (Keras lists each variable once per model), so that a
         # model holding this layer but not `source` still trains the kernel.
+        # Tracking a variable in a frozen layer freezes it: the kernel's
+        # trainability is `source`'s, so it is put back.
+        kernel_trainable = self._source.kernel.trainable
         self._track_variable(self._source.kernel)
+        self._source.kernel.trainable = kernel_trainable
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias",
@@ -167,13 +189,26 @@ class TiedConv2DTranspose(keras.layers.Layer):
                 f"{None if input_shape is None else tuple(input_shape)}."
             )
 
+    def _check_source_built(self):
+        if self._source.built:
+            return
+        if getattr(self, "_source_from_config", False):
+            raise ValueError(
+                f"{self.name!r} was rebuilt from its config alone (as "
+                "`keras.models.clone_model` and `Model.from_config(model.get_config())` "
+                f"rebuild it), so its `source` {self._source.name!r} is a new layer that no "
+                "model calls, not the model's own: the tie cannot be restored from a config. "
+                "Save the model as a .keras file and load it (the tie is kept), or build a "
+                "new model with the function that built it."
+            )
+        raise ValueError(
+            f"`source` layer {self._source.name!r} must be built (called on its "
+            f"input) before {self.name!r}, whose kernel it provides."
+        )
+
     def compute_output_shape(self, input_shape):
         self._check_rank(input_shape)
-        if not self._source.built:
-            raise ValueError(
-                f"`source` layer {self._source.name!r} must be built (called on its "
-                f"input) before {self.name!r}, whose kernel it provides."
-            )
+        self._check_source_built()
         first = 2 if self._channel_axis == 1 else 1
         lengths = []
         for axis in (0, 1):
@@ -195,16 +230,6 @@ class TiedConv2DTranspose(keras.layers.Layer):
 
     def _own_variables(self):
         return [self.bias] if self.use_bias else []
-
-    def count_params(self):
-        """The parameters this layer adds: its bias. The shared kernel is
-        `source`'s, and counted there (a model counts each variable once)."""
-        if not self.built:
-            raise ValueError(
-                f"{self.name!r} is not built yet: call it on its input (after `source`) "
-                "before counting its parameters."
-            )
-        return sum(math.prod(v.shape) for v in self._own_variables())
 
     def save_own_variables(self, store):
         # The kernel is `source`'s to save: store the bias alone.
@@ -240,11 +265,16 @@ class TiedConv2DTranspose(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
+        # Saved inside a model (`model.save`), Keras records `source` once and
+        # gives both places the same layer back on loading. Outside that (a
+        # config copied by `clone_model` or `from_config`) the copy would be a
+        # new layer with a kernel of its own: without its build, it cannot
+        # silently stand in for the model's (see `_check_source_built`).
+        source = keras.saving.serialize_keras_object(self._source)
+        source.pop("build_config", None)
         config.update(
             {
-                # Saved inside a model, Keras stores `source` once and gives
-                # both places the same layer back on loading.
-                "source": keras.saving.serialize_keras_object(self._source),
+                "source": source,
                 "strides": self.strides,
                 "padding": self.padding,
                 "output_padding": self.output_padding,
@@ -258,5 +288,8 @@ class TiedConv2DTranspose(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["source"] = keras.saving.deserialize_keras_object(config["source"])
-        return cls(**config)
+        source = keras.saving.deserialize_keras_object(config["source"])
+        layer = cls(**{**config, "source": source})
+        # Not built: a new layer from the config, not the model's own.
+        layer._source_from_config = not source.built
+        return layer
