@@ -6,14 +6,17 @@ Each model (`models.segmentation_model`: SegNet with stored positions, SegNet
 unpooling from its pooling inputs, U-Net, the UpSampling2D twin; random
 weights) runs in a fresh process, one case at a time:
 
-1. build the model, make the input, and run it once at the case's size, so
-   that tracing and compilation (XLA's own memory) are done;
+1. build the model and make the input; on TensorFlow trace the model for
+   any size on a small scene, on JAX compile it for the case's shape;
 2. reset the kernel's peak-RSS counter (`/proc/self/clear_refs`, Linux) and
    read the resident memory;
-3. run it again and read the peak (`VmHWM`).
+3. run it on the case's scenes and read the peak (`VmHWM`).
 
-The figure is the peak minus the memory before: what this inference added, the
-feature maps alive together, in MiB. On JAX the compiled program's own
+The figure is the peak minus the memory before: what this first inference at
+that size added, in MiB: the feature maps alive together, and on TensorFlow
+also what the XLA-compiled unpooling kernels take to compile for the new shape
+(a few MiB; the allocators keep memory once used, so a second run would show
+almost nothing). On JAX the compiled program's own
 figure is printed too: XLA's `temp_size_in_bytes`, the scratch memory its buffer
 assignment planned (outputs and arguments excluded).
 
@@ -52,28 +55,37 @@ def measure(kind, batch, rows, cols):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        run = tf.function(
-            lambda t: model(t, training=False),
-            input_signature=[tf.TensorSpec((None, None, None, 1), tf.float32)],
-        )
+        @tf.function(input_signature=[tf.TensorSpec((None, None, None, 1), tf.float32)])
+        def run(t):
+            return model(t, training=False)
+
         x = tf.constant(x)
+        np.asarray(run(x[:1, :64, :64]))  # traced once, for every size
     else:
         import jax
 
         run = jax.jit(lambda t: model(t, training=False)).lower(x).compile()
         extra["xla_temp_mib"] = run.memory_analysis().temp_size_in_bytes / 2**20
-    np.asarray(run(x))  # trace, compile, and touch every allocation once
     with open("/proc/self/clear_refs", "w") as refs:
         refs.write("5")  # the peak RSS starts again from the current RSS
     before = _rss_kib("VmRSS")
-    out = run(x)
-    np.asarray(out)
+    np.asarray(run(x))
     peak = _rss_kib("VmHWM")
     return {"peak_mib": (peak - before) / 1024, **extra}
 
 
 def _run(backend, kind, case):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    # A fixed mmap threshold: glibc then serves every large buffer with its own
+    # mapping and returns it to the system when freed, so the resident memory
+    # follows what is alive (by default it raises the threshold after the first
+    # large free and keeps later buffers in its heap, where the first run's
+    # memory would hide the second's).
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=backend,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        MALLOC_MMAP_THRESHOLD_="65536",
+    )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = (
         "import json, sys; sys.path.insert(0, 'benchmarks'); import memory; "

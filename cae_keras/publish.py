@@ -32,7 +32,10 @@ atomically:
   runs into the same `out` never remove each other's work; the last to switch
   wins, whole. On a filesystem without `flock` (some network mounts) the locks
   are skipped: a single writer is then assumed, and scratch is never swept.
-- Ctrl-C (SIGINT) and SIGTERM remove the scratch folder on the way out.
+- An error or Ctrl-C removes the scratch folder on the way out (a `finally`
+  clause); a run killed outright (SIGTERM, SIGKILL) leaves it to the next run's
+  sweep. No signal handler is installed and no process-wide setting (the
+  umask) is touched.
 """
 
 import contextlib
@@ -44,9 +47,7 @@ import numbers
 import os
 import secrets
 import shutil
-import signal
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -288,7 +289,6 @@ class Run:
         folder, pointer = self.out / name, self.out / self.manifest_name
         temporary = self.out / f"{SCRATCH_PREFIX}{name}-{self.manifest_name}"
         with _out_locked(self.out):
-            previous = _read_pointer(self.out, self.manifest_name) or {}
             _checkpoint("rename scratch")
             os.rename(self.scratch, folder)
             try:
@@ -306,18 +306,8 @@ class Run:
             self.published, self.folder, self.files = True, folder, files
             _fsync(self.out, directory=True)
             _checkpoint("remove previous")
-            if "folder" not in previous:
-                # A run published before folders per run: its files sat in `out`.
-                for old in previous.get("files", []) if isinstance(previous, dict) else []:
-                    path = self.out / Path(str(old)).name
-                    if path.is_file() and path.name != self.manifest_name:
-                        path.unlink()
             _sweep(self.out, self.manifest_name)
         return pointer
-
-
-def _raise_on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager
@@ -325,9 +315,10 @@ def publishing(out, manifest_name="results.json"):
     """Yield a `Run` whose scratch folder lives inside `out`; clean up always.
 
     Call `run.publish(manifest)` when every file is in `run.scratch`; if the
-    block ends without it (an error, Ctrl-C, SIGTERM) nothing is published
-    and the previous run stays as it was. See the module's docstring for the
-    guarantees.
+    block ends without it (an error, Ctrl-C) nothing is published, the
+    scratch folder is removed and the previous run stays as it was; a run
+    killed outright (SIGTERM, SIGKILL) leaves its scratch to the next run.
+    See the module's docstring for the guarantees.
 
     Args:
         out: the output folder; made if missing.
@@ -352,11 +343,6 @@ def publishing(out, manifest_name="results.json"):
         lock = scratch.with_name(scratch.name + _LOCK_SUFFIX)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         _lock(fd, blocking=False)
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        # SIGTERM's default kills without cleanup: turn it into an exit that
-        # runs `finally`, as Ctrl-C's KeyboardInterrupt does.
-        previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     run = Run(out, scratch, manifest_name)
     try:
         yield run
@@ -365,8 +351,6 @@ def publishing(out, manifest_name="results.json"):
             shutil.rmtree(scratch, ignore_errors=True)
         lock.unlink(missing_ok=True)
         os.close(fd)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _sweep_temporaries(path, age=60.0):
@@ -392,30 +376,28 @@ def write_file(path, write, mode=None):
     beside `path`, which then replaces `path` (`os.replace`, atomic).
 
     Where `path` is a symbolic link, its target is replaced and the link
-    stays. `mkstemp` makes the temporary file private (0600); the result gets
-    `mode`, or the mode of the file it replaces, or the usual 0666 less the
-    umask. A temporary left by a killed writer is removed by a later one.
+    stays. The result gets `mode`, or the mode of the file it replaces, or
+    (a new file) the usual 0666 less the umask. A temporary left by a killed
+    writer is removed by a later one.
     """
     path = Path(path)
     if path.is_symlink():
         path = path.resolve()
-    if mode is None:
-        if path.exists():
-            mode = path.stat().st_mode & 0o7777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
+    if mode is None and path.exists():
+        mode = path.stat().st_mode & 0o7777
     _sweep_temporaries(path)
     _checkpoint("write temporary")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Created 0666 less the umask by the kernel itself, as a new file would be.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         _lock(fd, blocking=False)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-            os.chmod(tmp, mode)
+            if mode is not None:
+                os.chmod(tmp, mode)
             _checkpoint("switch")
             os.replace(tmp, path)
     except BaseException:

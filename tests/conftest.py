@@ -27,3 +27,22 @@ try:
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 except ImportError:  # the property tests then fail at import, saying so
     pass
+
+
+# The full run only: lessons (papermill and nbval), the full-size jobs, the other
+# backends' processes and the wheel. `pytest -m "not full"` is the fast loop
+# (docs/testing.md).
+FULL_MODULES = {
+    "test_lessons_tensorflow.py",
+    "test_lessons_jax.py",
+    "test_lessons_bad_parameters.py",
+    "test_backends.py",
+    "test_backends_properties.py",
+    "test_packaging.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in FULL_MODULES or item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.full)

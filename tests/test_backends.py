@@ -18,6 +18,7 @@ FILES = [
     "tests/test_models.py",
     "tests/test_vae.py",
     "tests/test_metrics.py",
+    "tests/test_export_jax.py",
 ]
 
 

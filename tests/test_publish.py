@@ -104,15 +104,38 @@ def test_output_folder_under_a_file_or_a_results_folder_is_refused(tmp_path):
         publish.check_output_folder(tmp_path / "dangling")
 
 
-def test_a_run_from_before_folders_per_run_is_replaced_whole(tmp_path):
+def test_files_outside_run_folders_are_never_touched(tmp_path):
+    # Whatever an older results.json listed, files beside the run folders are
+    # the user's: the next run neither removes nor rewrites them.
     out = tmp_path / "out"
     out.mkdir()
     (out / "a.png").write_text("old")
-    (out / "mine.txt").write_text("mine")
     (out / "results.json").write_text(json.dumps({"files": ["a.png"]}))
     write_run(out, NEW)
     assert current(out)[1] == NEW
-    assert leftovers(out) == ["mine.txt"]
+    assert leftovers(out) == ["a.png"] and (out / "a.png").read_text() == "old"
+
+
+def test_publishing_installs_no_signal_handler_and_leaves_the_umask(tmp_path, monkeypatch):
+    def no_umask(*args):
+        raise AssertionError("os.umask changes a setting of the whole process")
+
+    monkeypatch.setattr(publish.os, "umask", no_umask)
+    before = signal.getsignal(signal.SIGTERM)
+    with publish.publishing(tmp_path / "out") as run:
+        assert signal.getsignal(signal.SIGTERM) is before
+        publish.write_file(run.scratch / "a.txt", lambda f: f.write("A"))
+        run.publish({})
+    assert current(tmp_path / "out")[1] == {"a.txt": "A"}
+
+
+def test_a_new_file_gets_0666_less_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        publish.write_file(tmp_path / "new.json", lambda f: f.write("{}"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o640
 
 
 def test_nan_in_a_manifest_is_written_as_strict_json_null(tmp_path):
@@ -128,7 +151,7 @@ def test_nan_in_a_manifest_is_written_as_strict_json_null(tmp_path):
 # the switch the previous run must be current and whole; after it, the new.
 FAULTS = {
     "ENOSPC": lambda: OSError(errno.ENOSPC, "No space left on device"),
-    "SIGTERM": lambda: SystemExit(128 + signal.SIGTERM),  # what publishing makes of SIGTERM
+    "SystemExit": lambda: SystemExit(1),  # a job that calls sys.exit
     "Ctrl-C": lambda: KeyboardInterrupt(),
 }
 

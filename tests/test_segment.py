@@ -205,6 +205,14 @@ def test_the_decoders_table_prints_the_bytes():
     assert "86,016" in table and "1,376,256" in table
 
 
+def test_the_docs_bytes_table_is_the_one_the_models_give():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "segmentation.md").read_text()
+    block = text.split("<!-- decoders-table 48x48 -->\n```\n")[1].split("\n```")[0]
+    assert block == segment.decoders_table((48, 48))
+
+
 def row(model, seeds, **mious):
     """A `summarize` row with `[mean, low, high]` for each size."""
     r = {"model": model, "seeds": seeds, "boundary_size": "96x128"}
@@ -356,7 +364,7 @@ def test_segment_refuses_bad_arguments_before_any_work(argv, message, capsys, tm
 
 tensorflow_only = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
-    reason="exports through TensorFlow (see the README's export table for other backends)",
+    reason="exports through TensorFlow (see docs/segmentation.md for other backends)",
 )
 SAVED_MODEL_CHILD = """
 import sys, numpy as np, tensorflow as tf
