@@ -111,9 +111,7 @@ def _case(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax"])
-    parser.add_argument(
-        "--cases", nargs="+", type=_case, default=[(1, 1024, 1024), (8, 512, 512)]
-    )
+    parser.add_argument("--cases", nargs="+", type=_case, default=[(1, 1024, 1024), (8, 512, 512)])
     args = parser.parse_args(argv)
     from importlib.metadata import version
 
@@ -123,7 +121,8 @@ def main(argv=None):
             print(f"\n{backend}, scenes {case[0]} x {case[1]} x {case[2]} x 1")
             rows = {kind: _run(backend, kind, case) for kind in KINDS}
             jax_column = "xla_temp_mib" in rows[KINDS[0]]
-            print(f"{'model':<20}{'peak MiB':>10}" + (f"{'XLA temp MiB':>14}" if jax_column else ""))
+            xla_head = f"{'XLA temp MiB':>14}" if jax_column else ""
+            print(f"{'model':<20}{'peak MiB':>10}" + xla_head)
             for kind, row in rows.items():
                 line = f"{kind:<20}{row['peak_mib']:>10.0f}"
                 if jax_column:

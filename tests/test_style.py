@@ -14,7 +14,7 @@ TARGETS = ["cae_keras", "tests", "notebooks", "benchmarks"]
 def ruff(*args):
     exe = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     if exe is None:
-        pytest.fail("ruff is not installed (it is in requirements.txt)")
+        pytest.fail("ruff is not installed (it is in requirements-dev.txt)")
     return subprocess.run([exe, *args, *TARGETS], cwd=ROOT, capture_output=True, text=True)
 
 
