@@ -6,7 +6,9 @@ are committed; `lesson_setup` is the one call at the top of every lesson;
 """
 
 import json
+import os
 import re
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -161,6 +163,7 @@ def execute_notebooks(paths, timeout=900, log=print):
             `timeout` is not a positive number.
     """
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
     timeout = checks.positive_number("timeout", timeout)
@@ -179,8 +182,16 @@ def execute_notebooks(paths, timeout=900, log=print):
     for path, nb in notebooks.items():
         log(f"executing {path} ...")
         running = {"index": None}
+        # Local sockets where the system has them, in a folder of their own that
+        # goes with the kernel: over TCP the kernel warns on every start that its
+        # traffic is unencrypted.
+        sockets = tempfile.TemporaryDirectory(prefix="cae-keras-kernel-")
+        km = KernelManager(kernel_name="python3")
+        if os.name == "posix":
+            km.transport, km.ip = "ipc", os.path.join(sockets.name, "kernel")
         client = NotebookClient(
             nb,
+            km=km,
             timeout=timeout,
             kernel_name="python3",
             record_timing=False,
@@ -195,6 +206,8 @@ def execute_notebooks(paths, timeout=900, log=print):
             failures.append(_failure(path, running["index"], error))
             log(f"failed: {failures[-1]}")
             continue
+        finally:
+            sockets.cleanup()
         _clean_outputs(nb)
         write_file(path, lambda f, nb=nb: nbformat.write(nb, f))
     return failures
