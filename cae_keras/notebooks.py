@@ -207,6 +207,9 @@ def execute_notebooks(paths, timeout=900, log=print):
             log(f"failed: {failures[-1]}")
             continue
         finally:
+            # A kernel manager passed in stays the caller's to shut down.
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
             sockets.cleanup()
         _clean_outputs(nb)
         write_file(path, lambda f, nb=nb: nbformat.write(nb, f))
