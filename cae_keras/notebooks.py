@@ -163,8 +163,8 @@ def execute_notebooks(paths, timeout=900, log=print):
             `timeout` is not a positive number.
     """
     import nbformat
-    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     timeout = checks.positive_number("timeout", timeout)
     notebooks, problems = {}, []
@@ -186,12 +186,10 @@ def execute_notebooks(paths, timeout=900, log=print):
         # goes with the kernel: over TCP the kernel warns on every start that its
         # traffic is unencrypted.
         sockets = tempfile.TemporaryDirectory(prefix="cae-keras-kernel-")
-        km = KernelManager(kernel_name="python3")
-        if os.name == "posix":
-            km.transport, km.ip = "ipc", os.path.join(sockets.name, "kernel")
+        local = {"transport": "ipc", "ip": os.path.join(sockets.name, "kernel")}
         client = NotebookClient(
             nb,
-            km=km,
+            config=Config({"KernelManager": local}) if os.name == "posix" else Config(),
             timeout=timeout,
             kernel_name="python3",
             record_timing=False,
@@ -207,9 +205,6 @@ def execute_notebooks(paths, timeout=900, log=print):
             log(f"failed: {failures[-1]}")
             continue
         finally:
-            # A kernel manager passed in stays the caller's to shut down.
-            if km.has_kernel:
-                km.shutdown_kernel(now=True)
             sockets.cleanup()
         _clean_outputs(nb)
         write_file(path, lambda f, nb=nb: nbformat.write(nb, f))

@@ -29,9 +29,9 @@ except ImportError:  # the property tests then fail at import, saying so
     pass
 
 
-# The full run only: lessons (papermill and nbval), the full-size jobs, the other
-# backends' processes and the wheel. `pytest -m "not full"` is the fast loop
-# (docs/testing.md).
+# The full run only: lessons (papermill and nbval), the jobs and their commands
+# (they train), the other backends' processes and the wheel. `pytest -m "not
+# full"` is the fast loop (docs/testing.md).
 FULL_MODULES = {
     "test_lessons_tensorflow.py",
     "test_lessons_jax.py",
@@ -39,6 +39,11 @@ FULL_MODULES = {
     "test_backends.py",
     "test_backends_properties.py",
     "test_packaging.py",
+    "test_reproduce.py",
+    "test_anomaly.py",
+    "test_fewlabels.py",
+    "test_segment.py",
+    "test_distribution.py",
 }
 
 

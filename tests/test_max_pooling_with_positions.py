@@ -105,18 +105,30 @@ def test_the_unpooled_positions_are_the_gradient_of_max_pooling():
     np.testing.assert_array_equal(numpy(MaxUnpooling2D(2)([pooled, positions, x])), grad)
 
 
-@pytest.mark.parametrize("pool_size,dtype", [(2, "uint8"), (16, "uint8"), ((17, 16), "uint16")])
-def test_the_smallest_dtype_that_holds_the_offsets(pool_size, dtype):
-    if BACKEND == "torch" and dtype == "uint16":
-        pytest.skip("PyTorch's uint16 tensors have too few ops for the unpooling formula")
-    layer = MaxPoolingWithPositions2D(pool_size)
+def test_the_smallest_dtype_that_holds_the_offsets():
+    assert [kernels.positions_dtype(p) for p in [(1, 1), (16, 16), (17, 16), (256, 256)]] == [
+        "uint8",
+        "uint8",
+        "uint16",
+        "uint16",
+    ]
+    assert kernels.positions_dtype((257, 256)) == "int32"
+    for pool_size, dtype in [(2, "uint8"), (16, "uint8"), ((17, 16), "uint16")]:
+        positions = MaxPoolingWithPositions2D(pool_size)(keras.Input((34, 32, 2)))[1]
+        assert keras.backend.standardize_dtype(positions.dtype) == dtype
+
+
+@pytest.mark.skipif(
+    BACKEND == "torch", reason="PyTorch's uint16 tensors have too few ops for the formula"
+)
+def test_offsets_past_255_unpool_exactly():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1, 34, 32, 2)).astype("float32")
-    pooled, positions = layer(x)
-    assert keras.backend.standardize_dtype(positions.dtype) == dtype
-    assert keras.backend.standardize_dtype(layer(keras.Input((34, 32, 2)))[1].dtype) == dtype
-    # The largest window's offsets reach past 255 and still unpool exactly.
-    from_input, from_positions = both_ways(x, numpy(pooled), pool_size)
+    x[:, [16, 33]] += 100.0  # each window's maximum on its last row: offsets from 256 up
+    pooled, positions = MaxPoolingWithPositions2D((17, 16))(x)
+    assert keras.backend.standardize_dtype(positions.dtype) == "uint16"
+    assert numpy(positions).min() >= 256
+    from_input, from_positions = both_ways(x, numpy(pooled), (17, 16))
     np.testing.assert_array_equal(from_positions, from_input)
 
 
