@@ -1,7 +1,7 @@
 """The layer, kernel and model tests again under JAX and PyTorch.
 
 Keras fixes its backend at import, so each backend runs the same test files
-in its own Python process. JAX is in requirements.txt; PyTorch is large and
+in its own Python process. JAX is in requirements-dev.txt; PyTorch is large and
 optional, so its run is skipped, with the reason, where it is not installed.
 The property-based tests run the same way from `test_backends_properties.py`,
 a module of their own so that a second test worker can take them.
