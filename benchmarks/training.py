@@ -17,15 +17,17 @@ SegNet with its UpSampling2D twin (target: at least 0.9x) and with the
 pool-input SegNet (target: at least 1.0x).
 """
 
+# cae_keras first: it imports Keras with TensorFlow's start-up lines kept off the screen.
+from cae_keras import data, models  # isort: split
+
 import argparse
 import statistics
 import time
 
 import keras
 
-from cae_keras import data, models
 from cae_keras.reproduce import VARIANTS
-from cae_keras.training import seed_everything, train_autoencoder, train_segmenter
+from cae_keras.training import train_autoencoder, train_segmenter
 
 
 def builders():
@@ -45,6 +47,7 @@ def segmentation(args):
     )
     trained = {}
     for kind in models.SEGMENTATION_KINDS:
+        keras.utils.set_random_seed(0)
         model, _ = train_segmenter(
             lambda kind=kind: models.segmentation_model(kind), scenes, masks, epochs=1, verbose=0
         )
@@ -76,7 +79,7 @@ def main(argv=None):
     )
     trained = {}
     for name, build, loss in builders():
-        seed_everything(0)
+        keras.utils.set_random_seed(0)
         model = build()
         train_autoencoder(
             model, x_train, epochs=1, batch_size=args.batch_size, loss=loss, verbose=0

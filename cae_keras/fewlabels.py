@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from cae_keras import checks, data, models
-from cae_keras.training import say, seed_everything
+from cae_keras.training import say
 
 OBJECTIVES = ("plain", "denoising")
 ARMS = ("scratch", "frozen", "fine-tuned")
@@ -54,7 +54,9 @@ def pretrain(
         batch_size: images per step. Default 128.
         learning_rate: Adam's step size. Default 1e-3.
         sigma: the noise of the denoising objective. Default 0.5.
-        seed: seeds the weights, the shuffling and the noise. Default 0.
+        seed: seeds the noise of the denoising objective (its own generator,
+            new noise every epoch). Default 0. The caller seeds the weights
+            and the shuffling (`keras.utils.set_random_seed`).
 
     Returns:
         `(encoder, autoencoder)`; binary cross-entropy is the loss, Adam the
@@ -65,7 +67,6 @@ def pretrain(
     batch_size = checks.positive_int("batch_size", batch_size)
     learning_rate = checks.positive_number("learning_rate", learning_rate)
     x = _images("x", x)
-    seed_everything(seed)
     encoder, _, autoencoder = models.small_autoencoder(code_size)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
     for epoch in range(epochs):
@@ -115,8 +116,9 @@ def train_classifier(
         evaluations: how many times validation is scored. Default 10.
         batch_size: images per step. Default 32.
         learning_rate: Adam's step size. Default 1e-3.
-        seed: seeds the head's (and a `scratch` encoder's) weights and the
-            order of the images. Default 0.
+        seed: seeds the order of the images (its own generator). Default 0.
+            The caller seeds the head's (and a `scratch` encoder's) weights
+            (`keras.utils.set_random_seed`).
 
     Returns:
         `(model, val_accuracy)`: the classifier with its best weights, and
@@ -136,7 +138,6 @@ def train_classifier(
         raise ValueError(f"`steps` ({steps}) must be a multiple of `evaluations` ({evaluations}).")
     batch_size = checks.positive_int("batch_size", batch_size)
     learning_rate = checks.positive_number("learning_rate", learning_rate)
-    seed_everything(seed)
     if arm == "scratch":
         encoder = models.small_encoder(code_size)
     model = models.classifier_on(encoder, trainable=arm != "frozen", name=arm.replace("-", "_"))
@@ -240,6 +241,9 @@ def compare(
         if objective in encoders:
             continue
         start = time.perf_counter()
+        # The command's loop: like a program, it seeds each run at its start,
+        # so every row can be repeated on its own.
+        keras.utils.set_random_seed(seed)
         encoders[objective], autoencoder = pretrain(
             x_train, objective, code_size=code_size, epochs=pretrain_epochs, seed=seed
         )
@@ -255,6 +259,7 @@ def compare(
             arms = [("scratch", None)] + [(a, o) for o in objectives for a in ARMS[1:]]
             for arm, objective in arms:
                 start = time.perf_counter()
+                keras.utils.set_random_seed(seed + draw)
                 model, val_accuracy = train_classifier(
                     arm,
                     x_train[train],
@@ -365,7 +370,7 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def linear_autoencoder_vs_pca(x, dims=8, *, epochs=8, batch_size=128, seed=0):
+def linear_autoencoder_vs_pca(x, dims=8, *, epochs=8, batch_size=128):
     """Train a linear autoencoder and compare its code with PCA's.
 
     A linear autoencoder (`dims` numbers, no activation, trained with MSE on
@@ -379,7 +384,7 @@ def linear_autoencoder_vs_pca(x, dims=8, *, epochs=8, batch_size=128, seed=0):
         x: images `(n, 28, 28, 1)`.
         dims: the code size, and the number of components. Default 8.
         epochs, batch_size: training of the linear autoencoder.
-        seed: seeds its weights and shuffling. Default 0.
+        The caller seeds its weights and shuffling (`keras.utils.set_random_seed`).
 
     Returns:
         A dict: `angles_degrees` (the `dims` principal angles, smallest
@@ -387,17 +392,17 @@ def linear_autoencoder_vs_pca(x, dims=8, *, epochs=8, batch_size=128, seed=0):
         the least any `dims`-number linear code can reach), `autoencoder_mse`
         `mean_image_mse` (the error of keeping no component) and
         `captured` (the share of the variance PCA keeps that the autoencoder
-        keeps too: 1 is PCA's optimum).
+        keeps too: 1 is PCA's optimum) and `variances` (the variance along
+        each of the first `dims + 1` principal components, largest first).
     """
     x = _images("x", x).reshape(len(x), -1).astype(np.float64)
     dims = checks.positive_int("dims", dims)
     if dims >= min(x.shape):
         raise ValueError(f"`dims` must be below {min(x.shape)} here, got {dims}.")
     centred = x - x.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
     components = vt[:dims]  # (dims, 784), orthonormal rows
     pca_recon = centred @ components.T @ components
-    seed_everything(seed)
     code = keras.Input((x.shape[1],), name="image")
     hidden = keras.layers.Dense(dims, use_bias=False, name="encode")(code)
     out = keras.layers.Dense(x.shape[1], use_bias=False, name="decode")(hidden)
@@ -412,7 +417,9 @@ def linear_autoencoder_vs_pca(x, dims=8, *, epochs=8, batch_size=128, seed=0):
     pca_mse = float(np.mean((centred - pca_recon) ** 2))
     ae_mse = float(np.mean((centred - ae_recon) ** 2))
     total = float(np.mean(centred**2))
+    variances = singular**2 / len(centred)  # along each principal component
     return {
+        "variances": variances[: dims + 1].tolist(),
         "angles_degrees": sorted(np.degrees(np.arccos(cosines)).tolist()),
         "pca_mse": pca_mse,
         "autoencoder_mse": ae_mse,
@@ -459,80 +466,3 @@ def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
         }
         run.publish(manifest)
     return {**manifest, "folder": run.folder, "files": run.files, "rows": rows, "table": table}
-
-
-def verdicts(rows, tolerance=0.01):
-    """What `summarize`'s rows say, as sentences computed from them.
-
-    For each number of labels: the best pretrained classifier (by mean test
-    accuracy) against the one trained from scratch; a difference within
-    `tolerance` counts as no difference.
-
-    Returns:
-        A dict: `lines` (one sentence per number of labels, then where
-        pretraining stops mattering), `by_labels` (the numbers behind them)
-        and `claim` (two sentences on the whole table, each ending in True
-        or False: fine-tuned against frozen, and pretraining against scratch).
-    """
-    tolerance = checks.non_negative_number("tolerance", tolerance)
-    by_labels, lines = [], []
-    for n in sorted({r["labels"] for r in rows}):
-        here = {r["classifier"]: r for r in rows if r["labels"] == n}
-        if "scratch" not in here or len(here) < 2:
-            continue
-        scratch = here["scratch"]["mean"]
-        name, best = max(
-            ((k, r["mean"]) for k, r in here.items() if k != "scratch"), key=lambda kv: kv[1]
-        )
-        gain = best - scratch
-        word = (
-            "no difference"
-            if abs(gain) <= tolerance
-            else f"pretraining pays {gain:+.3f}"
-            if gain > 0
-            else f"pretraining costs {-gain:.3f}"
-        )
-        by_labels.append(
-            {"labels": n, "scratch": scratch, "best": name, "best_mean": best, "gain": gain}
-        )
-        lines.append(
-            f"{n} labels: from scratch {scratch:.3f}; best pretrained, {name}, {best:.3f}: {word}."
-        )
-    # Where the start stops mattering: from the first number of labels on
-    # which every larger number is within `tolerance` too.
-    settled = None
-    for v in reversed(by_labels):
-        if abs(v["gain"]) > tolerance:
-            break
-        settled = v["labels"]
-    if settled is not None:
-        lines.append(
-            f"From {settled} labels on, the best pretrained classifier is within "
-            f"{tolerance:.2f} of scratch: there the start stops mattering."
-        )
-    fine, frozen = {}, {}
-    for r in rows:
-        arm, _, objective = r["classifier"].partition(" ")
-        if arm == "fine-tuned":
-            fine[(r["labels"], objective)] = r["mean"]
-        elif arm == "frozen":
-            frozen[(r["labels"], objective)] = r["mean"]
-    both = fine.keys() & frozen.keys()
-    claim = (
-        "Fine-tuning beats the frozen probe at every number of labels, for every objective: "
-        f"{bool(both) and all(fine[k] > frozen[k] for k in both)}\n"
-        f"Pretraining beats scratch by more than {tolerance:.2f} at some number of labels: "
-        f"{any(v['gain'] > tolerance for v in by_labels)}"
-    )
-    return {"lines": lines, "by_labels": by_labels, "claim": claim}
-
-
-def pca_claim(pca, share=0.95):
-    """One sentence on `linear_autoencoder_vs_pca`'s result: whether the
-    linear autoencoder keeps at least `share` of the variance that PCA, the
-    best any code of its size can do, keeps."""
-    dims = len(pca["angles_degrees"])
-    return (
-        f"The {dims}-number linear autoencoder keeps at least {share:.0%} of the variance "
-        f"PCA's {dims} components keep: {pca['captured'] >= share}"
-    )

@@ -62,17 +62,15 @@ def install_cell_source():
     )
 
 
-def lesson_setup(output_dir, seed=0):
-    """Seed everything, make the output folder and set the figure style.
+def lesson_setup(output_dir):
+    """Make a lesson's output folder and set the figure style. (Seeding is the
+    lesson's own visible line, `keras.utils.set_random_seed(seed)`.)
 
     Returns:
         The output folder as a `Path`.
     """
     import matplotlib.pyplot as plt
 
-    from cae_keras.training import seed_everything
-
-    seed_everything(seed)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 100, "image.cmap": "gray"})

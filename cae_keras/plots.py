@@ -487,14 +487,17 @@ def accuracy_vs_labels(rows, title="Test accuracy against the number of labels")
             n,
             [r["mean"] for r in mine],
             ls=styles.get(arm, "-"),
-            marker="o",
-            ms=4,
+            lw=2 if arm == "frozen" else 1.5,
+            marker={None: "o", "plain": "s", "denoising": "^"}.get(objective, "D"),
+            ms=6,
             color=colour,
             label=name,
         )
         ax.fill_between(
             n, [r["min"] for r in mine], [r["max"] for r in mine], color=colour, alpha=0.12, lw=0
         )
+    # Ten digits: a classifier that guesses scores 0.1.
+    ax.axhline(0.1, color="0.4", lw=1, ls="-.", label="chance (1 in 10)")
     counts = sorted({r["labels"] for r in rows})
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(FixedLocator(counts))
@@ -509,8 +512,24 @@ def accuracy_vs_labels(rows, title="Test accuracy against the number of labels")
     return fig
 
 
-#: One fixed colour per scene class: black background, then a colour per digit.
-SCENE_COLOURS = ["#000000", *plt.get_cmap("tab10").colors]
+#: One fixed colour per scene class: black background, then a colour per digit,
+#: chosen so that digits people confuse (2 and 8, 0 and 9, 4 and 9) differ in hue
+#: and brightness, not only slightly in shade as tab10's neighbours do.
+SCENE_COLOURS = [
+    "#000000",  # background
+    "#4477ff",  # 0 blue
+    "#ffffff",  # 1 white
+    "#ff3333",  # 2 red
+    "#ffdd00",  # 3 yellow
+    "#33cc33",  # 4 green
+    "#ff66ff",  # 5 pink
+    "#00e5e5",  # 6 cyan
+    "#ff9900",  # 7 orange
+    "#9966ff",  # 8 violet
+    "#996633",  # 9 brown
+]
+#: Model colours in bar charts: greys and a blue, never a digit's colour.
+MODEL_COLOURS = ["#222222", "#888888", "#1f4e9c", "#bbbbbb"]
 
 
 def mask_image(mask):
@@ -545,12 +564,13 @@ def segmentation_figure(scenes, masks, predicted, title=None):
         raise ValueError("`scenes` holds no scenes to draw.")
     rows = [("scene", None), ("truth", masks)] + list(predicted.items())
     height, width = scenes.shape[1:3]
-    cell = 2.2
+    cell = 2.8  # inches per panel's height: large enough to see a stroke's edge
     fig, axes = plt.subplots(
         len(rows),
         n,
-        figsize=(cell * n * width / height + 1.6, cell * len(rows) + 0.6),
+        figsize=(cell * n * width / height + 1.8, cell * len(rows) + 0.6),
         squeeze=False,
+        gridspec_kw={"wspace": 0.06, "hspace": 0.08},  # a gap between panels
     )
     for r, (label, labels) in enumerate(rows):
         for c in range(n):
@@ -568,9 +588,10 @@ def segmentation_figure(scenes, masks, predicted, title=None):
         matplotlib.patches.Patch(color=colour, label="background" if i == 0 else f"digit {i - 1}")
         for i, colour in enumerate(SCENE_COLOURS)
     ]
-    fig.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
-    fig.suptitle(title or f"Predicted masks on {height}x{width} test scenes")
-    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    legend = fig.legend(handles=handles, loc="center right", fontsize=11, frameon=True)
+    legend.get_frame().set_facecolor("0.85")  # the white digit 1 shows on grey
+    fig.suptitle(title or f"Predicted masks on {height}x{width} test scenes", fontsize=13)
+    fig.subplots_adjust(left=0.04, right=0.86, top=0.93, bottom=0.02)
     return fig
 
 
@@ -597,6 +618,7 @@ def iou_bars(iou_by_model, title="IoU per class"):
             heights,
             width,
             label=name,
+            color=MODEL_COLOURS[k % len(MODEL_COLOURS)],
         )
     ax.set_xticks(range(classes))
     ax.set_xticklabels(["bg"] + [str(d) for d in range(classes - 1)])

@@ -27,7 +27,6 @@ from cae_keras.metrics import evaluate_rmse, rmse_per_image
 from cae_keras.training import (
     check_loss,
     say,
-    seed_everything,
     total_steps,
     train_autoencoder,
 )
@@ -243,7 +242,6 @@ def run_variant(
     x_test,
     *,
     recipe="ours",
-    seed=0,
     epochs=None,
     loss="rmse",
     verbose=0,
@@ -255,7 +253,6 @@ def run_variant(
         variant: a `Variant` (or its name).
         x_train, x_test: images scaled as CNTK does (pixels / 256).
         recipe: `"ours"` or `"cntk"` (or a `Recipe`). Default `"ours"`.
-        seed: seeds the initial weights and the shuffling. Default 0.
         epochs: override the recipe's epochs. Default: the recipe's (3).
         loss: the training criterion: `"rmse"` (CNTK's) or any Keras loss.
             The record's RMSE figures are CNTK's per-image RMSE either way.
@@ -264,7 +261,7 @@ def run_variant(
 
     Returns:
         `(record, model, history)`: the record holds `variant`, `recipe`,
-        `seed`, `epochs`, `description`, `code_shape`, `params`,
+        `epochs`, `description`, `code_shape`, `params`,
         `cntk_train_rmse`, `cntk_test_rmse`, `target_test_rmse`, `train_rmse`,
         `test_rmse` and `seconds` (training time).
     """
@@ -277,13 +274,13 @@ def run_variant(
     recipe = recipe if isinstance(recipe, Recipe) else check_recipe(recipe)
     # Everything checked before the model is built and trained.
     epochs = recipe.epochs if epochs is None else checks.positive_int("epochs", epochs)
-    seed = checks.seed(seed)
     x_train, x_test = checks.images("x_train", x_train), checks.images("x_test", x_test)
     for name, x in (("x_train", x_train), ("x_test", x_test)):
         if len(x) == 0:
             raise ValueError(f"`{name}` holds no images.")
     check_loss(loss)
-    seed_everything(seed)
+    # The caller seeds first (`keras.utils.set_random_seed`): the initial
+    # weights and the shuffling continue its stream.
     model = variant.build(initializers=_initializers(recipe))
     steps = total_steps(len(x_train), recipe.batch_size, epochs)
     start = time.perf_counter()
@@ -294,7 +291,6 @@ def run_variant(
         batch_size=recipe.batch_size,
         optimizer=recipe.optimizer(recipe.batch_size, steps),
         loss=loss,
-        seed=seed,
         verbose=verbose,
         callbacks=callbacks,
     )
@@ -303,7 +299,6 @@ def run_variant(
     record = {
         "variant": variant.name,
         "recipe": recipe.name,
-        "seed": seed,
         "epochs": epochs,
         "description": variant.description,
         "code_shape": "x".join(str(d) for d in code),
@@ -479,76 +474,6 @@ def write_visualiser_text(folder, codes, reconstructions, prefix=""):
     return paths
 
 
-#: What each pair of settings isolates: (what changes, from, to).
-COMPARISONS = (
-    ("more filters: 7x7x3 instead of 7x7x1 code", "cmap1_pool4", "cmap3_pool4"),
-    ("less pooling: 14x14x1 instead of 7x7x1 code", "cmap1_pool4", "cmap1_pool2"),
-    ("depth: two layers, the same 7x7x1 code", "cmap1_pool4", "two_layer"),
-    (
-        "positions, one layer: max unpooling instead of upsampling",
-        "cmap1_pool4_upsample",
-        "cmap1_pool4",
-    ),
-    (
-        "positions, two layers: max unpooling instead of upsampling",
-        "two_layer_upsample",
-        "two_layer",
-    ),
-)
-
-
-def changes(records):
-    """What each change in `COMPARISONS` does to the test RMSE, biggest gain first.
-
-    Args:
-        records: records from `run_variant`, one per variant (one recipe and
-            seed); comparisons whose two variants are not both there are left
-            out.
-
-    Returns:
-        A list of dicts with `what`, `base`, `changed`, `base_rmse`,
-        `changed_rmse`, `change` (`changed_rmse - base_rmse`: negative is
-        better), `base_params` and `changed_params`, sorted by `change`.
-    """
-    by_name = {}
-    for r in records:
-        if r["variant"] in by_name:
-            raise ValueError(
-                f"`records` must hold one record per variant, got {r['variant']!r} twice."
-            )
-        by_name[r["variant"]] = r
-    out = []
-    for what, base, changed in COMPARISONS:
-        if base in by_name and changed in by_name:
-            a, b = by_name[base], by_name[changed]
-            out.append(
-                {
-                    "what": what,
-                    "base": base,
-                    "changed": changed,
-                    "base_rmse": a["test_rmse"],
-                    "changed_rmse": b["test_rmse"],
-                    "change": b["test_rmse"] - a["test_rmse"],
-                    "base_params": a["params"],
-                    "changed_params": b["params"],
-                }
-            )
-    return sorted(out, key=lambda c: c["change"])
-
-
-def format_changes(rows):
-    """`changes` as text: one line per change, biggest gain first, to four
-    decimals (three can hide the difference between two changes)."""
-    lines = []
-    for i, c in enumerate(rows, 1):
-        lines.append(
-            f"{i}. {c['what']}\n   {c['base']} -> {c['changed']} "
-            f"({c['base_params']} -> {c['changed_params']} parameters): test RMSE "
-            f"{c['base_rmse']:.4f} -> {c['changed_rmse']:.4f}, change {c['change']:+.4f}"
-        )
-    return "\n".join(lines)
-
-
 def all_black_rmse(images):
     """The RMSE of a model that outputs black (zeros) for every image: the
     level a model starts from when its decoder starts near zero, as CNTK's
@@ -600,34 +525,6 @@ def diagnose(model, images, first_conv="conv1", last_layer="deconv1"):
         "active_share": float((activations > 0).mean()),
         "decoder_max": float(np.abs(kernel).max()),
     }
-
-
-def describe(diagnosis, first_conv="conv1"):
-    """`diagnose`'s numbers as sentences, each saying what it rests on."""
-    d = diagnosis
-    lines = [f"RMSE {d['rmse']:.4f}; an all-black output scores {d['all_black_rmse']:.4f}."]
-    if d["left_start"]:
-        lines.append(
-            "It has left the all-black start: its RMSE is "
-            f"{1 - d['rmse'] / d['all_black_rmse']:.0%} below it."
-        )
-    else:
-        lines.append(
-            f"It has not left the all-black start: its RMSE is within "
-            f"{1 - d['rmse'] / d['all_black_rmse']:.0%} of it, and its brightest output pixel is "
-            f"{d['output_max']:.2f} against the images' {d['image_max']:.2f}."
-        )
-    if d["active_share"] == 0:
-        lines.append(
-            f"Its encoder is dead: no output of {first_conv} is above zero, so the decoder "
-            "sees only zeros and can never learn."
-        )
-    else:
-        lines.append(
-            f"Its encoder is alive: {d['active_share']:.0%} of {first_conv}'s outputs are above "
-            "zero."
-        )
-    return "\n".join(lines)
 
 
 def single_layer_variant(cmap, pool):
@@ -741,12 +638,14 @@ def run_job(
             label = f"{variant.name}, {recipe.name} recipe, seed {seed}"
             log(f"[{i}/{len(runs)}] {label}: {variant.description}")
             curve = LossCurve()
+            # A program seeds each run at its start, so that every row can be
+            # repeated on its own (`--seeds 3` gives seed 3's row of a sweep).
+            keras.utils.set_random_seed(seed)
             record, model, _ = run_variant(
                 variant,
                 x_train,
                 x_test,
                 recipe=recipe,
-                seed=seed,
                 epochs=ran_epochs[recipe.name],
                 callbacks=[EpochProgress("      ", print_fn=log), curve],
             )
@@ -754,6 +653,7 @@ def run_job(
                 f"      test RMSE {record['test_rmse']:.4f} "
                 f"(train {record['train_rmse']:.4f}) in {record['seconds']:.1f} s"
             )
+            record["seed"] = seed
             records.append(record)
             # Figures and CNTK's text files for the first seed of each variant
             # and recipe: one set per model people compare.

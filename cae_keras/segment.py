@@ -133,7 +133,7 @@ def passed_bytes(model, size):
     )
 
 
-#: How each decoder is called in tables and verdicts.
+#: How each decoder is called in tables and sentences.
 NAMES = {
     "segnet": "SegNet (max unpooling)",
     "segnet_pool_input": "SegNet from pool inputs",
@@ -232,7 +232,10 @@ def run_model(
     callbacks=None,
     verbose=0,
 ):
-    """Train one model at one seed and score it on every test size.
+    """Train one model and score it on every test size.
+
+    The caller seeds first (`keras.utils.set_random_seed(seed)`); `seed` is
+    recorded with the scores.
 
     Returns:
         `(record, model)`: the record holds `model`, `seed`, `params`,
@@ -253,7 +256,6 @@ def run_model(
         class_weights=(
             balanced_class_weights(masks, data.SCENE_CLASSES, balance) if balance else None
         ),
-        seed=seed,
         devices=devices,
         verbose=verbose,
         callbacks=callbacks,
@@ -331,67 +333,6 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def verdicts(rows, tolerance=0.01):
-    """Who wins at each test size, by how much, and whether the seeds agree:
-    sentences computed from `summarize`'s rows.
-
-    Models are ranked by their mean; each is then compared with the next
-    one down. Within `tolerance` of each other they are level. With one
-    seed a gap says nothing about the next seed; with several, one model is
-    above another only where its worst seed beats the other's best.
-
-    Returns:
-        A list of lines, one per test size and one for the boundary band.
-    """
-    if not rows:
-        raise ValueError("`rows` holds no models to compare.")
-    sizes = [k.removeprefix("miou_") for k in rows[0] if k.startswith("miou_")]
-    seeds = rows[0]["seeds"]
-    lines = []
-    for label, key in [(f"mIoU {s}", f"miou_{s}") for s in sizes] + [
-        (f"boundary mIoU {rows[0]['boundary_size']}", "boundary_miou")
-    ]:
-        ranked = sorted(rows, key=lambda r: -r[key][0])
-        best = ranked[0][key][0]
-        parts = [f"{NAMES[ranked[0]['model']]} {best:.3f}"]
-        parts += [
-            f"{NAMES[r['model']]} {r[key][0]:.3f} ({r[key][0] - best:+.3f})" for r in ranked[1:]
-        ]
-        orders = []
-        for upper, lower in zip(ranked, ranked[1:]):
-            a, b = NAMES[upper["model"]], NAMES[lower["model"]]
-            if upper[key][0] - lower[key][0] <= tolerance:
-                orders.append(f"{a} and {b} level (within {tolerance})")
-            elif len(seeds) == 1:
-                orders.append(f"{a} above {b}")
-            elif upper[key][1] > lower[key][2]:
-                orders.append(f"{a} above {b} at every seed")
-            else:
-                orders.append(f"{a} and {b} overlap across seeds")
-        line = f"{label}: " + ", ".join(parts)
-        if orders:
-            line += "; " + ", ".join(orders)
-            if len(seeds) == 1:
-                line += " (one seed: not yet a result)"
-        lines.append(line)
-    return lines
-
-
-def claim(rows, kind="segnet", size=(96, 128), threshold=0.6):
-    """The lesson's claim, one line: does `kind` reach mIoU `threshold` on
-    test scenes of `size` at every seed it was trained with?"""
-    rows_, cols = checks.pair("size", size, 1)
-    key = f"miou_{rows_}x{cols}"
-    mine = [r for r in rows if r["model"] == kind]
-    if not mine or key not in mine[0]:
-        return f"{NAMES.get(kind, kind)} was not tested on {rows_}x{cols} scenes in this run."
-    lowest = mine[0][key][1]
-    return (
-        f"{NAMES[kind]} reaches mIoU >= {threshold} on {rows_}x{cols} test scenes at seed(s) "
-        f"{mine[0]['seeds']}: {lowest >= threshold}"
-    )
-
-
 def check_settings(settings):
     """`run_job`'s settings completed from `DEFAULTS` and checked, before any
     work; a `ValueError` names the setting."""
@@ -462,6 +403,8 @@ def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
         for kind in s["models"]:
             for seed in s["seeds"]:
                 log(f"  {kind}, seed {seed} ...")
+                # A program seeds each run at its start, so each row can be repeated alone.
+                keras.utils.set_random_seed(seed)
                 record, model = run_model(
                     kind,
                     train,

@@ -10,11 +10,6 @@ from cae_keras import checks
 from cae_keras.metrics import PerImageRMSE, per_image_rmse
 
 
-def seed_everything(seed):
-    """Seed Python, NumPy and the backend, so a run can be repeated."""
-    keras.utils.set_random_seed(checks.seed(seed))
-
-
 def check_loss(loss):
     """`loss` if it is `"rmse"` (CNTK's criterion) or a loss Keras knows."""
     if loss == "rmse" or callable(loss):
@@ -59,7 +54,6 @@ def train_autoencoder(
     learning_rate=3e-3,
     decay=True,
     loss="rmse",
-    seed=0,
     verbose="auto",
     callbacks=None,
     optimizer=None,
@@ -86,8 +80,6 @@ def train_autoencoder(
             weights. Default `True`.
         loss: `"rmse"`, CNTK's criterion (mean over images of each image's
             RMSE), or any Keras loss such as `"mse"`.
-        seed: shuffling seed. Default 0. Seed before building the model too
-            (`seed_everything`) to repeat its initial weights.
         verbose: Keras' progress output: `"auto"`, 0, 1 or 2.
         callbacks: extra Keras callbacks.
         optimizer: a Keras optimizer to use instead of Adam; `learning_rate`
@@ -105,7 +97,6 @@ def train_autoencoder(
     if optimizer is None:
         learning_rate = checks.positive_number("learning_rate", learning_rate)
     check_loss(loss)
-    seed = checks.seed(seed)
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model, got {type(model).__name__}.")
     # Arrays of any kind (a Python list included) are converted; the rank
@@ -150,7 +141,8 @@ def train_autoencoder(
                 f"`{name}` holds NaN or infinite pixels: one of them would turn every "
                 "weight (or the validation loss) into NaN. Clean or drop those images first."
             )
-    seed_everything(seed)
+    # No reseeding here: the caller seeds once (`keras.utils.set_random_seed`),
+    # before building the model, and the shuffling continues that stream.
     criterion = per_image_rmse if loss == "rmse" else loss
     if optimizer is None:
         optimizer = keras.optimizers.Adam(
@@ -257,7 +249,6 @@ def train_segmenter(
     learning_rate=1e-3,
     decay=False,
     class_weights=None,
-    seed=0,
     devices=None,
     jit_compile=None,
     verbose="auto",
@@ -289,7 +280,6 @@ def train_segmenter(
         class_weights: `None` (default: every pixel counts the same) or one
             loss weight per class, such as `balanced_class_weights`'s; each
             pixel's loss is multiplied by its true class's weight.
-        seed: seeds the initial weights and the shuffling. Default 0.
         devices: `None` (default) or 1, a number of devices, or `"all"`. The
             batch must divide evenly among them.
         jit_compile: passed to `model.compile`. Default `None`: `True` on
@@ -313,7 +303,6 @@ def train_segmenter(
     epochs = checks.positive_int("epochs", epochs)
     batch_size = checks.positive_int("batch_size", batch_size)
     learning_rate = checks.positive_number("learning_rate", learning_rate)
-    seed = checks.seed(seed)
     chosen = check_devices(devices)
     if jit_compile is None:
         jit_compile = True if keras.backend.backend() in ("tensorflow", "jax") else "auto"
@@ -364,7 +353,8 @@ def train_segmenter(
         if chosen is not None
         else contextlib.nullcontext()
     )
-    seed_everything(seed)
+    # The caller seeds (`keras.utils.set_random_seed`) before calling: the
+    # initial weights and the shuffling continue its stream.
     with scope:
         if build is not None:
             model = build()

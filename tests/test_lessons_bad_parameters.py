@@ -30,6 +30,11 @@ BAD_PARAMETERS = [
     ("10_segmentation.ipynb", {"balance": 2.0}, "`balance` must be a number from 0 to 1"),
     ("11_few_labels.ipynb", {"labels": [10, 100]}, "`labels` must be an integer of at least 20"),
     ("11_few_labels.ipynb", {"objectives": ["plain", "vae"]}, "`objectives` must be one of"),
+    (
+        "11_few_labels.ipynb",
+        {"pretrain_learning_rate": 0.0},
+        "`pretrain_learning_rate` must be a finite positive number",
+    ),
 ]
 
 

@@ -8,7 +8,7 @@ import pytest
 from cae_keras import data, models
 from cae_keras.layers import MaxUnpooling2D, TiedConv2DTranspose
 from cae_keras.metrics import evaluate_rmse
-from cae_keras.training import seed_everything, train_autoencoder
+from cae_keras.training import train_autoencoder
 
 
 def conv_params(k, c_in, c_out, bias=True):
@@ -134,7 +134,7 @@ def test_tied_autoencoder_shapes():
 
 
 def test_cntk_model_save_load_round_trip(tmp_path):
-    seed_everything(0)
+    keras.utils.set_random_seed(0)
     model = models.cntk_two_layer_autoencoder()
     x = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
     model.save(tmp_path / "m.keras")
@@ -146,7 +146,7 @@ def test_cntk_model_save_load_round_trip(tmp_path):
 def test_cmap1_pool4_beats_cntk_published_test_rmse():
     # CNTK's page: 0.223 test RMSE for this model, pixels scaled by 1/256.
     (x_train, _), (x_test, _) = data.load_mnist(scale=256.0)
-    seed_everything(0)
+    keras.utils.set_random_seed(0)
     model = models.cntk_autoencoder(1, 4)
     train_autoencoder(model, x_train, epochs=1, batch_size=128, verbose=0)
     assert evaluate_rmse(model, x_test) < 0.223

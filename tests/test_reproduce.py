@@ -333,8 +333,8 @@ def test_table_without_targets_has_no_verdicts():
 
 def test_full_size_default_run_exit_code_follows_the_verdict(monkeypatch, tmp_path):
     # The training itself is replaced: this checks the verdict and exit code.
-    def fake_run(variant, x_train, x_test, *, recipe, seed, epochs, callbacks):
-        r = record(variant.name, recipe.name, seed, test=0.5, target=variant.target_test)
+    def fake_run(variant, x_train, x_test, *, recipe, epochs, callbacks):
+        r = record(variant.name, recipe.name, test=0.5, target=variant.target_test)
         history = keras.callbacks.History()
         history.history = {"loss": [0.5]}
         model = variant.build()
@@ -420,31 +420,11 @@ def test_diagnose_tells_a_dead_encoder_from_a_small_decoder():
     dead = reproduce.diagnose(cntk_model_with(conv_bias=-1.0, deconv=0.1), images)
     assert dead["active_share"] == 0.0 and dead["output_max"] == 0.0
     assert dead["rmse"] == pytest.approx(black) and not dead["left_start"]
-    assert "encoder is dead" in reproduce.describe(dead)
     # Encoder on (bias 0.5 everywhere), decoder still at zero: alive but unfinished.
     faint = reproduce.diagnose(cntk_model_with(conv_bias=0.5, deconv=0.0), images)
     assert faint["active_share"] == 1.0 and faint["decoder_max"] == 0.0
     assert faint["rmse"] == pytest.approx(black) and not faint["left_start"]
-    text = reproduce.describe(faint)
-    assert "has not left the all-black start" in text and "encoder is alive: 100%" in text
     # One value of 0.5 per 4x4 window, painted 5x5 with weights 0.5: each pixel
     # gets one to four stamps of 0.25, around the images' mean of 0.5.
     lit = reproduce.diagnose(cntk_model_with(conv_bias=0.5, deconv=0.5), images)
     assert lit["left_start"] and lit["rmse"] < 0.9 * black
-    assert "has left the all-black start" in reproduce.describe(lit)
-
-
-def test_changes_rank_what_each_setting_buys():
-    records = [
-        record("cmap1_pool4", test=0.182),
-        record("cmap1_pool2", test=0.120),
-        record("cmap1_pool4_upsample", test=0.207),
-    ]
-    ranked = reproduce.changes(records)
-    assert [c["changed"] for c in ranked] == ["cmap1_pool2", "cmap1_pool4"]
-    assert ranked[0]["change"] == pytest.approx(0.120 - 0.182)
-    assert ranked[1]["base"] == "cmap1_pool4_upsample"
-    text = reproduce.format_changes(ranked)
-    assert "1. less pooling" in text and "change -0.0620" in text and "change -0.0250" in text
-    with pytest.raises(ValueError, match="one record per variant"):
-        reproduce.changes(records + [record("cmap1_pool2", test=0.1)])

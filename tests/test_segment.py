@@ -213,56 +213,6 @@ def test_the_docs_bytes_table_is_the_one_the_models_give():
     assert block == segment.decoders_table((48, 48))
 
 
-def row(model, seeds, **mious):
-    """A `summarize` row with `[mean, low, high]` for each size."""
-    r = {"model": model, "seeds": seeds, "boundary_size": "96x128"}
-    r.update({f"miou_{k}": v for k, v in mious.items()})
-    r["boundary_miou"] = mious["96x128"]
-    return r
-
-
-def test_verdicts_rank_by_the_mean_and_trust_a_gap_only_across_seeds():
-    one = [
-        row("segnet", [0], **{"96x128": [0.70, 0.70, 0.70]}),
-        row("upsample", [0], **{"96x128": [0.50, 0.50, 0.50]}),
-        row("unet", [0], **{"96x128": [0.80, 0.80, 0.80]}),
-    ]
-    lines = segment.verdicts(one)
-    assert lines[0] == (
-        "mIoU 96x128: U-Net (concatenation) 0.800, SegNet (max unpooling) 0.700 (-0.100), "
-        "UpSampling2D twin 0.500 (-0.300); U-Net (concatenation) above SegNet (max unpooling), "
-        "SegNet (max unpooling) above UpSampling2D twin (one seed: not yet a result)"
-    )
-    assert lines[1].startswith("boundary mIoU 96x128: U-Net")
-    three = [
-        row("segnet", [0, 1], **{"96x128": [0.70, 0.66, 0.74]}),
-        row("unet", [0, 1], **{"96x128": [0.80, 0.75, 0.85]}),
-        row("upsample", [0, 1], **{"96x128": [0.705, 0.67, 0.74]}),
-    ]
-    assert segment.verdicts(three)[0].endswith(
-        "U-Net (concatenation) above UpSampling2D twin at every seed, "
-        "UpSampling2D twin and SegNet (max unpooling) level (within 0.01)"
-    )
-    overlap = [
-        row("segnet", [0, 1], **{"96x128": [0.70, 0.60, 0.80]}),
-        row("unet", [0, 1], **{"96x128": [0.75, 0.70, 0.80]}),
-    ]
-    assert segment.verdicts(overlap)[0].endswith(
-        "U-Net (concatenation) and SegNet (max unpooling) overlap across seeds"
-    )
-    assert segment.verdicts([row("segnet", [0], **{"96x128": [0.7] * 3})])[0] == (
-        "mIoU 96x128: SegNet (max unpooling) 0.700"
-    )
-
-
-def test_the_claim_holds_only_if_every_seed_reaches_the_threshold():
-    rows = [row("segnet", [0, 1, 2], **{"96x128": [0.65, 0.59, 0.70]})]
-    assert segment.claim(rows, "segnet", (96, 128), 0.6).endswith("at seed(s) [0, 1, 2]: False")
-    assert segment.claim(rows, "segnet", (96, 128), 0.55).endswith(": True")
-    assert "was not tested on 61x83" in segment.claim(rows, "segnet", (61, 83))
-    assert "was not tested" in segment.claim(rows, "unet", (96, 128))
-
-
 @pytest.mark.parametrize(
     "settings,message",
     [

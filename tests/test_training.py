@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from cae_keras import checks, data, models
+from cae_keras import checks, data, models, training
 from cae_keras.training import LossCurve, train_autoencoder
 
 IMAGES = np.random.default_rng(0).random((8, 28, 28, 1)).astype("float32")
@@ -173,3 +173,56 @@ def test_a_fully_convolutional_autoencoder_trains_and_is_checked_on_a_real_image
     # Its output is 26x26 on these images: refused before training.
     with pytest.raises(ValueError, match="maps images to shape \\(26, 26, 1\\)"):
         train_autoencoder(fully_convolutional("valid"), x, epochs=1, verbose=0)
+
+
+def _next_draws_after(helper, global_seed):
+    """NumPy's and Keras' next draws after `helper()` ran from `global_seed`."""
+    keras.utils.set_random_seed(global_seed)
+    helper()
+    backend = keras.random.uniform((3,), seed=None)
+    return np.random.random(3), keras.ops.convert_to_numpy(backend)  # noqa: NPY002 (the global stream is the point)
+
+
+def _helpers():
+    from cae_keras import fewlabels, reproduce
+
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 28, 28, 1)).astype("float32")
+    y = np.arange(16) % 10
+    scenes = rng.random((4, 32, 32, 1)).astype("float32")
+    masks = rng.integers(0, 11, (4, 32, 32)).astype("uint8")
+    fit = {"epochs": 1, "verbose": 0}
+    return {
+        "train_autoencoder": lambda: train_autoencoder(
+            models.cntk_autoencoder(), x, batch_size=8, **fit
+        ),
+        "train_segmenter": lambda: training.train_segmenter(
+            lambda: models.segmentation_model("upsample", widths=(4,), convs=1),
+            scenes,
+            masks,
+            batch_size=4,
+            **fit,
+        ),
+        "run_variant": lambda: reproduce.run_variant("cmap1_pool4", x, x, epochs=1),
+        "pretrain": lambda: fewlabels.pretrain(x, "denoising", code_size=4, epochs=1),
+        "train_classifier": lambda: fewlabels.train_classifier(
+            "scratch", x, y, x, y, code_size=4, steps=2, evaluations=1
+        ),
+        "linear_autoencoder_vs_pca": lambda: fewlabels.linear_autoencoder_vs_pca(x, 2, epochs=1),
+    }
+
+
+@pytest.mark.parametrize("name", list(_helpers()))
+def test_no_helper_reseeds_the_global_generators(name):
+    # A helper that seeds inside would leave the global streams where its own
+    # seed puts them, whatever the student seeded before: the draws after it
+    # would not depend on the seed set before the call.
+    helper = _helpers()[name]
+    numpy_a, keras_a = _next_draws_after(helper, 1)
+    numpy_b, keras_b = _next_draws_after(helper, 2)
+    assert not np.array_equal(numpy_a, numpy_b)
+    assert not np.array_equal(keras_a, keras_b)
+    # and one seed, set once before the call, repeats everything after it
+    numpy_c, keras_c = _next_draws_after(helper, 1)
+    np.testing.assert_array_equal(numpy_a, numpy_c)
+    np.testing.assert_array_equal(keras_a, keras_c)
