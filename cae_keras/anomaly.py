@@ -14,7 +14,8 @@ import time
 import keras
 import numpy as np
 
-from cae_keras import checks, data, models
+from cae_keras import checks, models
+from cae_keras.data import is_share_or_count, load_for_job, split_validation
 from cae_keras.metrics import mse_per_image
 from cae_keras.training import say, train_autoencoder
 
@@ -114,8 +115,15 @@ def threshold_for(normal_scores, false_alarm_rate=0.05):
     return float(np.quantile(normal_scores, 1.0 - rate))
 
 
-def held_out_split(held_out, limit=None, validation=0.1, seed=0, path=None):
+def held_out_split(held_out, mnist, validation=0.1, seed=0):
     """MNIST arranged for one held-out digit.
+
+    Args:
+        held_out: the digit that plays the anomaly.
+        mnist: `data.load_mnist()`'s `((x_train, y_train), (x_test, y_test))`.
+        validation: the share (or number) of the normal training images kept
+            for the threshold. Default 0.1.
+        seed: seeds which images those are (its own generator). Default 0.
 
     Returns:
         A dict with `x_train` (the other nine digits), `x_val` (validation
@@ -123,35 +131,35 @@ def held_out_split(held_out, limit=None, validation=0.1, seed=0, path=None):
         `is_anomaly` (the whole test set; the held-out digit is the anomaly).
     """
     held_out = checks.digit("held_out", held_out)
-    limit = checks.optional_limit("limit", limit)
-    seed = checks.seed(seed)
-    if not data.is_share_or_count(validation):
-        raise ValueError(
+    if not is_share_or_count(validation):
+        raise checks.ArgumentError(
+            "validation",
             "`validation` must be a share in (0, 1) such as 0.1, or a number of images, "
-            f"got {validation!r}."
+            f"got {validation!r}.",
         )
-    normal = [d for d in range(10) if d != held_out]
-    (x_normal, y_normal), _ = data.load_mnist(path, digits=normal, limit=limit)
-    _, (x_test, y_test) = data.load_mnist(path, limit=limit)
+    (x_all, y_all), (x_test, y_test) = mnist
+    normal = y_all != held_out
     try:
-        (x_train, _), (x_val, _) = data.split_validation(x_normal, y_normal, validation, seed)
+        (x_train, _), (x_val, _) = split_validation(x_all[normal], y_all[normal], validation, seed)
     except ValueError as error:
-        raise ValueError(
-            f"`limit`={limit} leaves {len(x_normal)} training images of the normal digits, "
-            f"too few to carve `validation`={validation!r} from: " + str(error).split(": ", 1)[-1]
+        raise checks.ArgumentError(
+            "limit",
+            f"`limit` leaves {int(normal.sum())} training images of the normal digits, too "
+            f"few to carve `validation`={validation!r} from: " + str(error).split(": ", 1)[-1],
         ) from None
-    if not (y_test == held_out).any() or (y_test == held_out).all():
-        raise ValueError(
-            f"`limit`={limit} leaves {len(y_test)} test images with "
-            f"{int((y_test == held_out).sum())} of digit {held_out}: scoring needs both "
-            "the held-out digit and the others (raise `limit`)."
+    is_anomaly = y_test == held_out
+    if not is_anomaly.any() or is_anomaly.all():
+        raise checks.ArgumentError(
+            "limit",
+            f"`limit` leaves {len(y_test)} test images with {int(is_anomaly.sum())} of digit "
+            f"{held_out}: scoring needs both the held-out digit and the others (raise `limit`).",
         )
     return {
         "x_train": x_train,
         "x_val": x_val,
         "x_test": x_test,
         "y_test": y_test,
-        "is_anomaly": y_test == held_out,
+        "is_anomaly": is_anomaly,
     }
 
 
@@ -162,51 +170,48 @@ def anomaly_autoencoder(latent_dim=16):
     return models.latent_autoencoder(latent_dim)
 
 
-def run_held_out(held_out, *, epochs=3, limit=None, latent_dim=16, seed=0, false_alarm_rate=0.05):
-    """Train on every digit but `held_out` and score the test set.
+def _run_held_out(split, *, epochs=3, latent_dim=16, false_alarm_rate=0.05, verbose=0):
+    """One run of `run`: train on one `held_out_split`'s normal digits and
+    score its test set. The caller checked the settings and seeded.
 
     Returns:
-        A record: `held_out`, `auc`, `threshold`, `detected` (the share of
-        held-out test images above the threshold), `false_alarms` (the share of
-        normal test images above it), `seconds`, and the `model` and `scores`
-        for pictures (not for JSON).
+        `(record, model)`: the record holds `auc`, `threshold`, `detected`
+        (the share of held-out test images above the threshold),
+        `false_alarms` (the share of normal test images above it) and
+        `seconds`.
     """
-    # Everything is checked before training.
-    epochs = checks.positive_int("epochs", epochs)
-    latent_dim = checks.positive_int("latent_dim", latent_dim)
-    false_alarm_rate = checks.rate("false_alarm_rate", false_alarm_rate)
-    split = held_out_split(held_out, limit=limit, seed=seed)
-    # The split uses `seed` through its own generator; the caller seeds the
-    # global stream (`keras.utils.set_random_seed`) for the weights and shuffling.
     _, _, model = anomaly_autoencoder(latent_dim)
     start = time.perf_counter()
-    train_autoencoder(model, split["x_train"], epochs=epochs, batch_size=128, loss="mse", verbose=0)
+    train_autoencoder(
+        model, split["x_train"], epochs=epochs, batch_size=128, loss="mse", verbose=verbose
+    )
     seconds = time.perf_counter() - start
     threshold = threshold_for(reconstruction_errors(model, split["x_val"]), false_alarm_rate)
-    scores = reconstruction_errors(model, split["x_test"])
-    flagged = scores > threshold
+    flagged = reconstruction_errors(model, split["x_test"]) > threshold
     anomaly = split["is_anomaly"]
-    return {
-        "held_out": held_out,
-        "auc": roc_auc(scores, anomaly),
+    record = {
+        "auc": roc_auc(reconstruction_errors(model, split["x_test"]), anomaly),
         "threshold": threshold,
         "detected": float(flagged[anomaly].mean()),
         "false_alarms": float(flagged[~anomaly].mean()),
         "seconds": round(seconds, 1),
-        "model": model,
-        "scores": scores,
     }
+    return record, model
 
 
 def format_auc_table(records):
-    """One line per held-out digit: AUC, detection and false-alarm rates."""
-    lines = [
-        f"{'held out':>8}  {'AUC':>6}  {'detected':>8}  {'false alarms':>12}",
-        "-" * 40,
-    ]
+    """One line per held-out digit (and seed, where there are several): AUC,
+    detection and false-alarm rates."""
+    several = len({r["seed"] for r in records}) > 1
+    seed = f"{'seed':>6}" if several else ""
+    lines = [f"{'held out':>8}{seed}  {'AUC':>6}  {'detected':>8}  {'false alarms':>12}"]
+    lines.append("-" * len(lines[0]))
     for r in records:
-        auc, detected, false_alarms = r["auc"], r["detected"], r["false_alarms"]
-        lines.append(f"{r['held_out']:>8}  {auc:>6.3f}  {detected:>8.1%}  {false_alarms:>12.1%}")
+        seed = f"{r['seed']:>6}" if several else ""
+        lines.append(
+            f"{r['held_out']:>8}{seed}  {r['auc']:>6.3f}  {r['detected']:>8.1%}  "
+            f"{r['false_alarms']:>12.1%}"
+        )
     return "\n".join(lines)
 
 
@@ -215,71 +220,99 @@ def check_digits(digits):
     if checks.is_int(digits):
         digits = [digits]
     if isinstance(digits, str) or not hasattr(digits, "__iter__"):
-        raise ValueError(f"`digits` must be a list of digits 0..9, got {digits!r}.")
+        raise checks.ArgumentError(
+            "digits", f"`digits` must be a list of digits 0..9, got {digits!r}."
+        )
     digits = list(digits)
     checked = [checks.digit("digits", d) for d in digits]
     if not checked or len(set(checked)) != len(checked):
-        raise ValueError(f"`digits` must name each digit once (at least one), got {digits!r}.")
+        raise checks.ArgumentError(
+            "digits", f"`digits` must name each digit once (at least one), got {digits!r}."
+        )
     return sorted(checked)
 
 
-def check_job(digits, *, epochs, limit, latent_dim, seed):
-    """`run_job`'s settings checked, and each held-out digit's data with them,
-    before any training: the digits (sorted), or a `ValueError` whose message
-    starts with the argument's name in backticks."""
-    digits = check_digits(digits)
-    checks.positive_int("epochs", epochs)
-    checks.positive_int("latent_dim", latent_dim)
-    checks.seed(seed)
-    for digit in digits:
-        held_out_split(digit, limit=limit, seed=seed)
-    return digits
-
-
-def run_job(
-    digits=tuple(range(10)),
+def run(
+    data=None,
+    out="outputs/anomaly",
     *,
+    seeds=(0,),
     epochs=3,
     limit=None,
-    latent_dim=16,
-    seed=0,
-    json_path=None,
     log=None,
+    digits=tuple(range(10)),
+    latent_dim=16,
+    false_alarm_rate=0.05,
 ):
-    """The `python -m cae_keras anomaly` job: one `run_held_out` per digit.
+    """The `python -m cae_keras anomaly` job: each digit held out in turn.
+
+    For every digit and seed: train lesson 08's detector on the other nine
+    digits, set the threshold on their validation images, and score the test
+    set. Publishes into a new run folder in `out` (see `cae_keras.publish`):
+    `results.json` (settings and every record) and `table.txt`.
 
     Args:
-        digits: the digits to hold out, one run each (sorted, each once).
-        epochs, limit, latent_dim, seed: as `run_held_out`.
-        json_path: also write the settings and the records there (whole or
-            not at all, `publish.write_file`). Default `None`.
+        data: an `mnist.npz`. Default `None`: `data.load_mnist`'s search.
+        out: the output folder. Default `"outputs/anomaly"`.
+        seeds: seeds, each once; each run is seeded at its start. Default `(0,)`.
+        epochs: epochs per run. Default 3.
+        limit: at most this many images per split. Default `None`: all.
         log: called with each progress line. Default: print it, flushed.
+        digits: the digits to hold out, each once. Default: 0 to 9.
+        latent_dim: numbers in the detector's code. Default 16.
+        false_alarm_rate: the share of normal validation images above the
+            threshold. Default 0.05.
 
     Returns:
-        The records (without models and scores), in digit order.
-    """
+        The manifest written to `results.json` (`runs` holds the records),
+        with `folder`, `files` and `table` added.
 
-    from cae_keras.publish import check_output_file, dumps, write_file
+    Raises:
+        checks.ArgumentError: a bad argument (named), before any training.
+    """
+    from cae_keras import publish
 
     log = log or say
-    if json_path is not None:
-        check_output_file(json_path)
-    digits = check_job(digits, epochs=epochs, limit=limit, latent_dim=latent_dim, seed=seed)
+    digits = check_digits(digits)
+    seeds = checks.seeds(seeds)
+    epochs = checks.positive_int("epochs", epochs)
+    latent_dim = checks.positive_int("latent_dim", latent_dim)
+    false_alarm_rate = checks.rate("false_alarm_rate", false_alarm_rate)
+    out = publish.check_output_folder(out)
+    mnist = load_for_job(data, limit)
+    for digit in digits:  # every split checked before any training
+        for seed in seeds:
+            held_out_split(digit, mnist, seed=seed)
     log(
-        f"Holding out {digits}, one run each: {epochs} epoch(s), "
-        f"{latent_dim}-number code, seed {seed}."
+        f"Holding out {digits}, one run each per seed {seeds}: {epochs} epoch(s), "
+        f"{latent_dim}-number code."
     )
-    records = []
-    for digit in digits:
-        # A program seeds each run at its start, so each row can be repeated alone.
-        keras.utils.set_random_seed(seed)
-        record = run_held_out(digit, epochs=epochs, limit=limit, latent_dim=latent_dim, seed=seed)
-        for key in ("model", "scores"):
-            record.pop(key)
-        log(f"  held out {digit}: AUC {record['auc']:.3f} ({record['seconds']:.1f} s)")
-        records.append(record)
-    if json_path is not None:
-        settings = {"epochs": epochs, "limit": limit, "latent_dim": latent_dim, "seed": seed}
-        payload = {"settings": settings, "runs": records}
-        write_file(json_path, lambda f: f.write(dumps(payload)))
-    return records
+    with publish.publishing(out) as run:
+        records, start = [], time.perf_counter()
+        for digit in digits:
+            for seed in seeds:
+                split = held_out_split(digit, mnist, seed=seed)
+                # A program seeds each run at its start, so each row can be repeated alone.
+                keras.utils.set_random_seed(seed)
+                record, _ = _run_held_out(
+                    split, epochs=epochs, latent_dim=latent_dim, false_alarm_rate=false_alarm_rate
+                )
+                records.append({"held_out": digit, "seed": seed, **record})
+                auc, seconds = record["auc"], record["seconds"]
+                log(f"  held out {digit}, seed {seed}: AUC {auc:.3f} ({seconds:.1f} s)")
+        table = format_auc_table(records)
+        (run.scratch / "table.txt").write_text(table + "\n")
+        manifest = {
+            "settings": {
+                "digits": digits,
+                "seeds": seeds,
+                "epochs": epochs,
+                "limit": limit,
+                "latent_dim": latent_dim,
+                "false_alarm_rate": false_alarm_rate,
+            },
+            "total_seconds": round(time.perf_counter() - start, 1),
+            "runs": records,
+        }
+        run.publish(manifest)
+    return {**manifest, "folder": run.folder, "files": run.files, "table": table}

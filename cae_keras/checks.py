@@ -18,6 +18,20 @@ _PAPERMILL_LISTS = (
 )
 
 
+class ArgumentError(ValueError):
+    """A bad value for one argument: a `ValueError` whose `argument` names it,
+    so that the command line can name its flag without reading the message.
+
+    Args:
+        argument: the argument's name, as the function a user calls spells it.
+        message: what was expected, and what came.
+    """
+
+    def __init__(self, argument, message):
+        super().__init__(message)
+        self.argument = argument
+
+
 def is_int(value):
     """Whether `value` is an integer, Python's or NumPy's, and not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
@@ -30,12 +44,12 @@ def images(name, value, rank=4):
     try:
         array = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"`{name}` must be an array of numbers, got {type(value).__name__}."
+        raise ArgumentError(
+            name, f"`{name}` must be an array of numbers, got {type(value).__name__}."
         ) from None
     if array.ndim != rank:
         what = "(images, rows, cols, channels)" if rank == 4 else f"{rank} dimensions"
-        raise ValueError(f"`{name}` must have shape {what}, got shape {array.shape}.")
+        raise ArgumentError(name, f"`{name}` must have shape {what}, got shape {array.shape}.")
     return array
 
 
@@ -44,15 +58,27 @@ def positive_int(name, value, minimum=1, why=""):
     `why` says, for the error, why a larger minimum."""
     if not is_int(value) or value < minimum:
         what = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
-        raise ValueError(f"`{name}` must be {what}{why}, got {value!r}.")
+        raise ArgumentError(name, f"`{name}` must be {what}{why}, got {value!r}.")
     return int(value)
 
 
 def seed(value, name="seed"):
     """A random seed: an integer of at least 0."""
     if not is_int(value) or value < 0:
-        raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}.")
+        raise ArgumentError(name, f"`{name}` must be a non-negative integer, got {value!r}.")
     return int(value)
+
+
+def seeds(value, name="seeds"):
+    """Random seeds, each once: a non-empty list of integers of at least 0 (one
+    integer is a list of one)."""
+    value = [value] if is_int(value) else value
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise ArgumentError(name, f"`{name}` must be a list of seeds, got {value!r}.")
+    value = [seed(v, name) for v in value]
+    if not value or len(set(value)) != len(value):
+        raise ArgumentError(name, f"`{name}` must name each seed once (at least one), got {value}.")
+    return value
 
 
 def optional_limit(name, value):
@@ -60,7 +86,9 @@ def optional_limit(name, value):
     if value is None:
         return None
     if not is_int(value) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer or None (no limit), got {value!r}.")
+        raise ArgumentError(
+            name, f"`{name}` must be a positive integer or None (no limit), got {value!r}."
+        )
     return int(value)
 
 
@@ -68,7 +96,7 @@ def positive_number(name, value):
     """`value` as a `float` if it is a finite number above zero."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
     if not ok or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a finite positive number, got {value!r}.")
+        raise ArgumentError(name, f"`{name}` must be a finite positive number, got {value!r}.")
     return float(value)
 
 
@@ -76,7 +104,7 @@ def non_negative_number(name, value):
     """`value` as a `float` if it is a finite number of at least zero."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
     if not ok or not math.isfinite(value) or value < 0:
-        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
+        raise ArgumentError(name, f"`{name}` must be a finite number >= 0, got {value!r}.")
     return float(value)
 
 
@@ -84,7 +112,7 @@ def rate(name, value):
     """A rate in [0, 1), such as a dropout rate."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
     if not ok or not 0.0 <= value < 1.0:
-        raise ValueError(f"`{name}` must be a number in [0, 1), got {value!r}.")
+        raise ArgumentError(name, f"`{name}` must be a number in [0, 1), got {value!r}.")
     return float(value)
 
 
@@ -100,15 +128,18 @@ def digits(value, name="digits", minimum=1):
     if is_int(value):
         value = [value]
     if isinstance(value, str) or not hasattr(value, "__iter__"):
-        raise ValueError(f"`{name}` must be a list of integers in 0..9, got {value!r}.{hint}")
+        raise ArgumentError(
+            name, f"`{name}` must be a list of integers in 0..9, got {value!r}.{hint}"
+        )
     value = list(value)
     bad = [d for d in value if not is_int(d) or not 0 <= d <= 9]
     distinct = sorted({int(d) for d in value if d not in bad})
     if bad or len(distinct) < minimum:
         need = "a non-empty list" if minimum == 1 else f"a list of at least {minimum} different"
-        raise ValueError(
+        raise ArgumentError(
+            name,
             f"`{name}` must be {need} integers in 0..9, got {value!r}"
-            + (f" (not allowed: {bad!r})." if bad else ".")
+            + (f" (not allowed: {bad!r})." if bad else "."),
         )
     return distinct
 
@@ -116,16 +147,17 @@ def digits(value, name="digits", minimum=1):
 def digit(name, value):
     """One digit, an integer in 0..9."""
     if not is_int(value) or not 0 <= value <= 9:
-        raise ValueError(f"`{name}` must be one digit, an integer in 0..9, got {value!r}.")
+        raise ArgumentError(name, f"`{name}` must be one digit, an integer in 0..9, got {value!r}.")
     return int(value)
 
 
 def index(name, value, size, what="images"):
     """An index into `size` items: an integer in 0..size-1."""
     if not is_int(value) or not 0 <= value < size:
-        raise ValueError(
+        raise ArgumentError(
+            name,
             f"`{name}` must be an integer in 0..{size - 1} (there are {size} {what}), "
-            f"got {value!r}."
+            f"got {value!r}.",
         )
     return int(value)
 
@@ -133,7 +165,7 @@ def index(name, value, size, what="images"):
 def choice(name, value, allowed):
     """`value` if it is one of `allowed`."""
     if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"`{name}` must be one of {sorted(allowed)}, got {value!r}.")
+        raise ArgumentError(name, f"`{name}` must be one of {sorted(allowed)}, got {value!r}.")
     return value
 
 
@@ -147,12 +179,13 @@ def point(name, value, dims):
     except (TypeError, ValueError):
         array = None
     if isinstance(value, str) or array is None or array.shape != (dims,):
-        raise ValueError(
+        raise ArgumentError(
+            name,
             f"`{name}` must be None or a list of {dims} numbers (one per latent "
-            f"dimension), got {value!r}." + (hint if isinstance(value, str) else "")
+            f"dimension), got {value!r}." + (hint if isinstance(value, str) else ""),
         )
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"`{name}` must hold finite numbers, got {value!r}.")
+        raise ArgumentError(name, f"`{name}` must hold finite numbers, got {value!r}.")
     return array
 
 
@@ -164,8 +197,9 @@ def same_shape(name_a, shape_a, name_b, shape_b, what="the same shape"):
     if len(shape_a) != len(shape_b) or any(
         a is not None and b is not None and a != b for a, b in zip(shape_a, shape_b)
     ):
-        raise ValueError(
-            f"`{name_a}` and `{name_b}` must have {what}, got shapes {shape_a} and {shape_b}."
+        raise ArgumentError(
+            name_b,
+            f"`{name_a}` and `{name_b}` must have {what}, got shapes {shape_a} and {shape_b}.",
         )
 
 
@@ -179,9 +213,10 @@ def pair(name, value, minimum=1):
     except TypeError:
         pair_ = ()
     if len(pair_) != 2 or not all(is_int(v) and v >= minimum for v in pair_):
-        raise ValueError(
+        raise ArgumentError(
+            name,
             f"`{name}` must be an integer or a pair (rows, cols) of integers of at least "
-            f"{minimum}, got {value!r}."
+            f"{minimum}, got {value!r}.",
         )
     return tuple(int(v) for v in pair_)
 
@@ -190,7 +225,7 @@ def fraction(name, value):
     """`value` as a `float` if it is a number from 0 to 1 (a power, a share)."""
     value = non_negative_number(name, value)
     if value > 1:
-        raise ValueError(f"`{name}` must be a number from 0 to 1, got {value!r}.")
+        raise ArgumentError(name, f"`{name}` must be a number from 0 to 1, got {value!r}.")
     return value
 
 
@@ -199,5 +234,7 @@ def count_range(name, value, minimum=1):
     with `low <= high` (an integer `n` is `(n, n)`), as a tuple of ints."""
     low, high = pair(name, value, minimum)
     if low > high:
-        raise ValueError(f"`{name}` must be a range (low, high) with low <= high, got {value!r}.")
+        raise ArgumentError(
+            name, f"`{name}` must be a range (low, high) with low <= high, got {value!r}."
+        )
     return low, high

@@ -2,10 +2,13 @@
 
 Run it as `python -m cae_keras COMMAND` or, once the package is installed, as
 `cae-keras COMMAND`. This module only parses, prints and sets the exit code;
-each job lives in the module a notebook can call (`reproduce.run_job`,
-`anomaly.run_job`, `fewlabels.run_job`, `segment.run_job`,
-`notebooks.execute_notebooks`). Arguments are parsed before
-Keras loads, so `--help` and a bad value answer at once.
+each job lives in the module a notebook can call, with the same arguments
+for the same things (`reproduce.run`, `anomaly.run`, `fewlabels.run`,
+`segment.run`: `data`, `out`, `seeds`, `epochs`, `limit`, `log`), and
+`notebooks.execute_notebooks`. Arguments are parsed before Keras loads, so
+`--help` and a bad value of one flag answer at once; a rule between values
+(a name given twice, more labels than the data holds) is the job's, checked
+before any training, and its `checks.ArgumentError` names the flag.
 
 Exit codes: 0 done; 1 a run failed or a full-size `reproduce` missed a
 target; 2 a bad argument (with the usage line, like argparse's own errors).
@@ -101,31 +104,26 @@ def _size(text):
     return rows, cols
 
 
-def _add_data_and_out(parser, out, least=1):
-    """`--limit`, `--out` and `--data`, as every job that publishes a folder takes them."""
+def _add_job_options(parser, command, seeds, epochs, epochs_help, least=1):
+    """The options every job takes: `--data`, `--out`, `--seeds`, `--epochs`, `--limit`."""
+    parser.add_argument("--data", default=None, help="an mnist.npz (default: search)")
+    out = f"outputs/{command}"
+    parser.add_argument("--out", default=out, help=f"output folder (default {out}/)")
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=_int_in(0, _MAX_SEED),
+        default=list(seeds),
+        metavar="SEED",
+        help=f"seeds, each once: one run per seed (default {' '.join(map(str, seeds))})",
+    )
+    parser.add_argument("--epochs", type=_int_in(1, _MAX_EPOCHS), default=epochs, help=epochs_help)
     parser.add_argument(
         "--limit",
         type=_int_in(least, 60000),
         default=None,
         help="use at most this many images per split (default: all)",
     )
-    parser.add_argument("--out", default=out, help=f"output folder (default {out}/)")
-    parser.add_argument("--data", default=None, help="an mnist.npz (default: search)")
-
-
-def _out_and_data(args, **load):
-    """`--out` checked and the MNIST arrays `--data` names, or the usage error
-    naming whichever is wrong, before any work."""
-    from cae_keras import data, publish
-
-    try:
-        out = publish.check_output_folder(args.out)
-    except ValueError as error:
-        raise UsageError("--out", error) from None
-    try:
-        return out, data.load_mnist(args.data, limit=args.limit, **load)
-    except (OSError, ValueError) as error:
-        raise UsageError("--data", error) from None
 
 
 def build_parser(prog=None):
@@ -146,36 +144,17 @@ def build_parser(prog=None):
         help="train every CNTK 07_Deconvolution variant and compare with CNTK's RMSE",
         description=(
             "Train CNTK's autoencoder variants on MNIST and print one table: CNTK's "
-            "published RMSE, CNTK's recipe in Keras, and ours. --out holds one run: the "
+            "published RMSE, CNTK's recipe in Keras, and ours. --out keeps one run: the "
             "new one replaces the previous one only once it is complete (results.json, "
             "table.txt, figures, CNTK's text files)."
         ),
     )
+    _add_job_options(rep, "reproduce", [0], None, "epochs per run (default: the recipe's, 3)")
     rep.add_argument(
         "--recipe",
         choices=("ours", "cntk", "both"),
         default="ours",
         help="ours (default), CNTK's translated to Keras, or both",
-    )
-    rep.add_argument(
-        "--seeds",
-        nargs="+",
-        type=_int_in(0, _MAX_SEED),
-        default=None,
-        metavar="SEED",
-        help="train every variant once per seed and report mean and min-max (default: 0)",
-    )
-    rep.add_argument(
-        "--seed",
-        type=_int_in(0, _MAX_SEED),
-        default=None,
-        help="one seed, the same as --seeds SEED",
-    )
-    rep.add_argument(
-        "--epochs",
-        type=_int_in(1, _MAX_EPOCHS),
-        default=None,
-        help="epochs per variant (default: the recipe's, CNTK's 3)",
     )
     rep.add_argument(
         "--variants",
@@ -185,39 +164,29 @@ def build_parser(prog=None):
         metavar="NAME",
         help="variants to train, each once (default all): " + ", ".join(_VARIANT_NAMES),
     )
-    _add_data_and_out(rep, out="outputs")
     rep.set_defaults(run=reproduce, usage_error=rep.error)
     ano = sub.add_parser(
         "anomaly",
         help="lesson 08's anomaly detection for every held-out digit: one AUC table",
         description=(
-            "For each digit: train an autoencoder on the other nine, score the test set by "
-            "reconstruction error, and print the AUC, and the detection and false-alarm "
-            "rates at a threshold set on validation images of the nine."
+            "For each digit and seed: train an autoencoder on the other nine, score the test "
+            "set by reconstruction error, and print the AUC, and the detection and "
+            "false-alarm rates at a threshold set on validation images of the nine. --out "
+            "keeps one run (results.json, table.txt)."
         ),
     )
+    _add_job_options(ano, "anomaly", [0], 3, "epochs per run (default 3)")
     ano.add_argument(
         "--digits",
         nargs="+",
         type=_int_in(0, 9),
         default=list(range(10)),
         metavar="DIGIT",
-        help="digits to hold out, one run each (default: 0 to 9)",
-    )
-    ano.add_argument(
-        "--epochs", type=_int_in(1, _MAX_EPOCHS), default=3, help="epochs per run (default 3)"
-    )
-    ano.add_argument(
-        "--limit",
-        type=_int_in(1, 60000),
-        default=None,
-        help="use at most this many images per split (default: all)",
+        help="digits to hold out, each once, one run each (default: 0 to 9)",
     )
     ano.add_argument(
         "--latent-dim", type=_int_in(1, 784), default=16, help="numbers in the code (default 16)"
     )
-    ano.add_argument("--seed", type=_int_in(0, _MAX_SEED), default=0, help="seed (default 0)")
-    ano.add_argument("--json", default=None, help="also write the table to this JSON file")
     ano.set_defaults(run=anomaly, usage_error=ano.error)
     few = sub.add_parser(
         "fewlabels",
@@ -225,9 +194,13 @@ def build_parser(prog=None):
         description=(
             "Pretrain an encoder as an autoencoder on the training images without labels "
             "(once per objective), then train a classifier from scratch, on the frozen "
-            "pretrained encoder and on the fine-tuned one, on labelled draws of each size; "
-            "print the test accuracy (mean and min-max over draws). --out holds one run."
+            "pretrained encoder and on the fine-tuned one, on one labelled draw per seed "
+            "at each number of labels; print the test accuracy (mean and min-max over "
+            "draws). --out keeps one run."
         ),
+    )
+    _add_job_options(
+        few, "fewlabels", [0, 1, 2], 2, "pretraining epochs per objective (default 2)", least=20
     )
     few.add_argument(
         "--labels",
@@ -238,9 +211,6 @@ def build_parser(prog=None):
         help="numbers of labelled images, each at least 20 (default: 100 300 1000 3000)",
     )
     few.add_argument(
-        "--draws", type=_int_in(1, 100), default=3, help="labelled draws per number (default 3)"
-    )
-    few.add_argument(
         "--objectives",
         nargs="+",
         choices=("plain", "denoising"),
@@ -249,22 +219,15 @@ def build_parser(prog=None):
         help="pretraining objectives: plain, denoising (default both)",
     )
     few.add_argument(
-        "--epochs",
-        type=_int_in(1, _MAX_EPOCHS),
-        default=2,
-        help="pretraining epochs per objective (default 2)",
-    )
-    few.add_argument(
         "--steps",
         type=_int_in(10, 10**6),
         default=1000,
-        help="optimizer steps per classifier, the same for every arm (default 1000)",
+        help="optimizer steps per classifier, a multiple of 10, the same for every arm "
+        "(default 1000)",
     )
     few.add_argument(
         "--code-size", type=_int_in(1, 3136), default=64, help="numbers in the code (default 64)"
     )
-    few.add_argument("--seed", type=_int_in(0, _MAX_SEED), default=0, help="seed (default 0)")
-    _add_data_and_out(few, out="outputs/fewlabels", least=20)
     few.set_defaults(run=fewlabels, usage_error=few.error)
     seg = sub.add_parser(
         "segment",
@@ -272,10 +235,11 @@ def build_parser(prog=None):
         description=(
             "Train SegNet (max unpooling), its UpSampling2D twin and a U-Net on scenes of "
             "MNIST digits, test each with the same weights on larger and odd-sized scenes, "
-            "and print mIoU (mean and min-max over seeds). --out holds one run, with every "
+            "and print mIoU (mean and min-max over seeds). --out keeps one run, with every "
             "trained model as .keras. The defaults are the recommended full-size run."
         ),
     )
+    _add_job_options(seg, "segment", [0, 1, 2], 4, "epochs per run (default 4)")
     seg.add_argument(
         "--models",
         nargs="+",
@@ -284,17 +248,6 @@ def build_parser(prog=None):
         default=["segnet", "upsample", "unet"],
         help="models to train (default: segnet upsample unet; segnet_pool_input is SegNet "
         "unpooling from its pooling inputs instead of stored positions)",
-    )
-    seg.add_argument(
-        "--seeds",
-        nargs="+",
-        type=_int_in(0, _MAX_SEED),
-        default=[0, 1, 2],
-        metavar="SEED",
-        help="seeds, one run each (default 0 1 2)",
-    )
-    seg.add_argument(
-        "--epochs", type=_int_in(1, _MAX_EPOCHS), default=4, help="epochs per run (default 4)"
     )
     seg.add_argument(
         "--scenes",
@@ -351,15 +304,15 @@ def build_parser(prog=None):
         type=_size,
         default=[(48, 48), (61, 83), (96, 128)],
         metavar="ROWSxCOLS",
-        help="test scene sizes (default 48x48 61x83 96x128)",
+        help="test scene sizes, each once (default 48x48 61x83 96x128)",
     )
     seg.add_argument(
         "--devices",
+        type=_devices,
         default=None,
         metavar="N|all",
         help="train data-parallel on N devices or all (JAX only; default: one)",
     )
-    _add_data_and_out(seg, out="outputs/segment")
     seg.set_defaults(run=segment, usage_error=seg.error)
     nbs = sub.add_parser("notebooks", help="re-execute the lessons in place")
     nbs.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
@@ -376,155 +329,93 @@ def build_parser(prog=None):
     return parser
 
 
+def _devices(text):
+    """An argparse type: a positive number of devices, or `all`."""
+    if text == "all":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
+    return int(text)
+
+
 def _say(line=""):
     # `training.say`'s twin: importing `training` here would load Keras
     # before the arguments are parsed.
     print(line, flush=True)
 
 
+def _run(job, args, **settings):
+    """`job.run` with the options every job takes; a bad value it finds is a
+    usage error naming the flag (from the error's `argument`, not its text)."""
+    from cae_keras.checks import ArgumentError
+
+    try:
+        return job.run(
+            data=args.data,
+            out=args.out,
+            seeds=args.seeds,
+            epochs=args.epochs,
+            limit=args.limit,
+            log=_say,
+            **settings,
+        )
+    except ArgumentError as error:
+        raise UsageError("--" + error.argument.replace("_", "-"), error) from None
+    except OSError as error:
+        raise SystemExit(f"error: --out: cannot write results: {error}") from None
+
+
+def _wrote(result, what):
+    _say(
+        f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files'])} files to "
+        f"{result['folder']}/ ({what}), named by {Path(result['folder']).parent / 'results.json'}."
+    )
+
+
 def reproduce(args):
     from cae_keras import reproduce as job
 
-    if len(set(args.variants)) != len(args.variants):
-        raise UsageError("--variants", f"name each variant once, got {' '.join(args.variants)}")
-    if args.seed is not None and args.seeds is not None:
-        raise UsageError("--seed", "give --seed or --seeds, not both")
-    seeds = args.seeds or [0 if args.seed is None else args.seed]
-    if len(set(seeds)) != len(seeds):
-        raise UsageError("--seeds", f"each seed once, got {' '.join(map(str, seeds))}")
     recipes = ["cntk", "ours"] if args.recipe == "both" else [args.recipe]
-    out, ((x_train, _), (x_test, _)) = _out_and_data(args, scale=256.0)
-    try:
-        result = job.run_job(
-            out,
-            x_train,
-            x_test,
-            variants=args.variants,
-            recipes=recipes,
-            seeds=seeds,
-            epochs=args.epochs,
-            log=_say,
-        )
-    except OSError as error:
-        raise SystemExit(f"error: --out: cannot write results: {error}") from None
+    result = _run(job, args, variants=args.variants, recipes=recipes)
     _say()
     _say(result["table"])
     if not result["targets_apply"]:
         budget = job.RECIPES["ours"].epochs
         _say("\nNo target for this run: targets apply to the full data, the default recipe")
         _say(f"and its {budget} epochs only.")
-    _say(
-        f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files'])} files to "
-        f"{result['folder']}/ (table.txt, figures, CNTK's text files), named by "
-        f"{out / 'results.json'}."
-    )
-    missed = [row["variant"] for row in result["rows"] if row["meets_target"] is False]
+    _wrote(result, "table.txt, figures, CNTK's text files")
+    missed = [row["variant"] for row in result["summary"] if row["meets_target"] is False]
     return 1 if missed else 0
-
-
-def _flag_of(error, default):
-    """The option a job's `ValueError` is about: its message starts with the
-    argument's name in backticks (`limit` is --limit), else `default`."""
-    text = str(error)
-    if text.startswith("`") and "`" in text[1:]:
-        return "--" + text[1 : text.index("`", 1)].replace("_", "-")
-    return default
 
 
 def anomaly(args):
     from cae_keras import anomaly as job
-    from cae_keras import publish
 
-    if args.json is not None:
-        try:
-            publish.check_output_file(args.json)
-        except ValueError as error:
-            raise UsageError("--json", error) from None
-    settings = dict(epochs=args.epochs, limit=args.limit, latent_dim=args.latent_dim)
-    try:
-        job.check_job(args.digits, seed=args.seed, **settings)
-    except ValueError as error:
-        raise UsageError(_flag_of(error, default="--digits"), error) from None
-    try:
-        records = job.run_job(
-            args.digits, seed=args.seed, json_path=args.json, log=_say, **settings
-        )
-    except OSError as error:
-        raise SystemExit(f"error: --json: cannot write results: {error}") from None
+    result = _run(job, args, digits=args.digits, latent_dim=args.latent_dim)
     _say()
-    _say(job.format_auc_table(records))
-    if args.json is not None:
-        _say(f"\nwrote {args.json}")
+    _say(result["table"])
+    _wrote(result, "table.txt")
     return 0
 
 
 def fewlabels(args):
     from cae_keras import fewlabels as job
 
-    for flag, values in (("--labels", args.labels), ("--objectives", args.objectives)):
-        if len(set(values)) != len(values):
-            raise UsageError(flag, f"name each once, got {' '.join(map(str, values))}")
-    if args.steps % 10:
-        raise UsageError(
-            "--steps", f"expected a multiple of 10 (ten validation checks), got {args.steps}"
-        )
-    out, ((x_train, y_train), (x_test, y_test)) = _out_and_data(args)
-    try:
-        job.check_labels(y_train, args.labels)
-    except ValueError as error:
-        raise UsageError("--labels", str(error).removeprefix("`labels`: ")) from None
-    try:
-        result = job.run_job(
-            out,
-            x_train,
-            y_train,
-            x_test,
-            y_test,
-            log=_say,
-            labels=args.labels,
-            draws=args.draws,
-            objectives=args.objectives,
-            pretrain_epochs=args.epochs,
-            steps=args.steps,
-            code_size=args.code_size,
-            seed=args.seed,
-        )
-    except OSError as error:
-        raise SystemExit(f"error: --out: cannot write results: {error}") from None
+    settings = dict(labels=args.labels, objectives=args.objectives, steps=args.steps)
+    result = _run(job, args, code_size=args.code_size, **settings)
     _say()
     _say(result["table"])
-    _say(
-        f"\nTotal {result['total_seconds']:.1f} s. Wrote {len(result['files'])} files to "
-        f"{result['folder']}/ (table.txt, accuracy.png), named by {out / 'results.json'}."
-    )
+    _wrote(result, "table.txt, accuracy.png")
     return 0
 
 
 def segment(args):
     from cae_keras import segment as job
 
-    for flag, values in (("--models", args.models), ("--seeds", args.seeds)):
-        if len(set(values)) != len(values):
-            raise UsageError(flag, f"name each once, got {' '.join(map(str, values))}")
-    if len(set(args.eval_sizes)) != len(args.eval_sizes):
-        raise UsageError("--eval-sizes", "name each size once")
-    if args.digits[0] > args.digits[1]:
-        raise UsageError("--digits", f"expected LOW <= HIGH, got {args.digits[0]} {args.digits[1]}")
-    devices = args.devices
-    if devices is not None and devices != "all":
-        if not devices.isdigit() or int(devices) < 1:
-            raise UsageError("--devices", f"expected a positive integer or 'all', got {devices!r}")
-        devices = int(devices)
-    from cae_keras.training import check_devices
-
-    try:
-        check_devices(devices)
-    except ValueError as error:
-        raise UsageError("--devices", str(error).split(": ", 1)[-1]) from None
-    settings = dict(
+    result = _run(
+        job,
+        args,
         models=args.models,
-        seeds=args.seeds,
-        epochs=args.epochs,
         scenes=args.scenes,
         test_scenes=args.test_scenes,
         size=args.size,
@@ -534,23 +425,11 @@ def segment(args):
         learning_rate=args.learning_rate,
         decay=args.decay,
         balance=args.balance,
-        devices=devices,
+        devices=args.devices,
     )
-    try:
-        job.check_settings(settings)
-    except ValueError as error:
-        raise UsageError(_flag_of(error, default="--models"), error) from None
-    out, ((x_train, y_train), (x_test, y_test)) = _out_and_data(args)
-    try:
-        result = job.run_job(out, x_train, y_train, x_test, y_test, log=_say, **settings)
-    except OSError as error:
-        raise SystemExit(f"error: --out: cannot write results: {error}") from None
     _say()
     _say(result["table"])
-    _say(
-        f"\nWrote {len(result['files'])} files to {result['folder']}/ (table.txt, masks.png, "
-        f"iou.png, one .keras per model and seed), named by {out / 'results.json'}."
-    )
+    _wrote(result, "table.txt, masks.png, iou.png, one .keras per model and seed")
     return 0
 
 

@@ -208,6 +208,17 @@ def load_mnist(path=None, *, digits=None, limit=None, scale=255.0, download=True
     return train, test
 
 
+def load_for_job(data, limit, **options):
+    """MNIST for a job's `run(data=..., limit=...)`: `load_mnist(data,
+    limit=limit, **options)`, where a missing or broken file is an
+    `ArgumentError` naming `data`."""
+    limit = checks.optional_limit("limit", limit)
+    try:
+        return load_mnist(data, limit=limit, **options)
+    except (OSError, ValueError) as error:
+        raise checks.ArgumentError("data", str(error)) from None
+
+
 def is_share_or_count(size):
     """Whether `size` is a share in (0, 1) or a whole number of images (>= 1)."""
     if checks.is_int(size):

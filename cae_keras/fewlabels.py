@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 from cae_keras import checks, data, models
+from cae_keras.data import labelled_draw, load_for_job
 from cae_keras.training import say
 
 OBJECTIVES = ("plain", "denoising")
@@ -183,118 +184,6 @@ def accuracy(model, x, y):
     return float(np.mean(predicted == y))
 
 
-def compare(
-    x_train,
-    y_train,
-    x_test,
-    y_test,
-    *,
-    labels=(100, 300, 1000),
-    draws=2,
-    objectives=OBJECTIVES,
-    encoders=None,
-    pretrain_epochs=2,
-    code_size=64,
-    steps=1000,
-    evaluations=10,
-    learning_rate=1e-3,
-    finetune_learning_rate=None,
-    seed=0,
-    log=None,
-):
-    """Pretrain once per objective, then train every arm at every number of
-    labels on `draws` labelled draws; test each classifier once.
-
-    Args:
-        x_train, y_train: the pool: pretraining uses its images without
-            labels; the labelled draws come from it.
-        x_test, y_test: the test set, scored once per classifier.
-        labels: numbers of labelled images (each at least 20: two of each
-            digit, one for training and one for validation).
-        draws: labelled draws per number of labels (seeds `seed`,
-            `seed + 1`, ...). Default 2.
-        objectives: pretraining objectives from `OBJECTIVES`.
-        encoders: optional dict from objective to an encoder pretrained
-            already (by `pretrain`); the others are pretrained here.
-        pretrain_epochs, code_size: see `pretrain`.
-        steps, evaluations, learning_rate: every arm's budget, see
-            `train_classifier`.
-        finetune_learning_rate: the fine-tuned arm's step size. Default:
-            `learning_rate`. A smaller one keeps the pretrained encoder
-            closer to where pretraining left it.
-        seed: seeds pretraining and the first draw. Default 0.
-        log: called with each progress line. Default: print it, flushed.
-
-    Returns:
-        A list of records: `labels`, `draw`, `arm`, `objective` (`None` for
-        scratch), `val_accuracy`, `test_accuracy`, `seconds`; and the
-        pretraining records (`arm` `"pretraining"`, with `test_loss`).
-    """
-    log = log or say
-    x_train, x_test = _images("x_train", x_train), _images("x_test", x_test)
-    labels = check_labels(y_train, labels)
-    draws = checks.positive_int("draws", draws)
-    objectives = check_objectives(objectives)
-    seed = checks.seed(seed)
-    records, encoders = [], dict(encoders or {})
-    for objective in objectives:
-        if objective in encoders:
-            continue
-        start = time.perf_counter()
-        # The command's loop: like a program, it seeds each run at its start,
-        # so every row can be repeated on its own.
-        keras.utils.set_random_seed(seed)
-        encoders[objective], autoencoder = pretrain(
-            x_train, objective, code_size=code_size, epochs=pretrain_epochs, seed=seed
-        )
-        loss = float(autoencoder.evaluate(x_test, x_test, batch_size=1000, verbose=0))
-        seconds = time.perf_counter() - start
-        log(f"pretrained ({objective}): test cross-entropy {loss:.4f} in {seconds:.1f} s")
-        records.append(
-            {"arm": "pretraining", "objective": objective, "test_loss": loss, "seconds": seconds}
-        )
-    for n in labels:
-        for draw in range(draws):
-            train, val = data.labelled_draw(y_train, n, seed=seed + draw)
-            arms = [("scratch", None)] + [(a, o) for o in objectives for a in ARMS[1:]]
-            for arm, objective in arms:
-                start = time.perf_counter()
-                keras.utils.set_random_seed(seed + draw)
-                model, val_accuracy = train_classifier(
-                    arm,
-                    x_train[train],
-                    y_train[train],
-                    x_train[val],
-                    y_train[val],
-                    encoder=encoders.get(objective),
-                    code_size=code_size,
-                    steps=steps,
-                    evaluations=evaluations,
-                    learning_rate=(
-                        finetune_learning_rate
-                        if arm == "fine-tuned" and finetune_learning_rate is not None
-                        else learning_rate
-                    ),
-                    seed=seed + draw,
-                )
-                record = {
-                    "labels": n,
-                    "draw": draw,
-                    "arm": arm,
-                    "objective": objective,
-                    "val_accuracy": val_accuracy,
-                    "test_accuracy": accuracy(model, x_test, y_test),
-                    "seconds": round(time.perf_counter() - start, 1),
-                }
-                records.append(record)
-                name = _classifier(arm, objective)
-                log(
-                    f"  {n} labels, draw {draw}, {name}: test accuracy "
-                    f"{record['test_accuracy']:.3f} ({record['seconds']:.1f} s)"
-                )
-    return records
-
-
 def _classifier(arm, objective):
     """A classifier's name in tables and logs: `scratch`, `frozen (plain)`, ..."""
     return arm if objective is None else f"{arm} ({objective})"
@@ -310,12 +199,16 @@ def check_labels(y, labels):
         checks.positive_int("labels", n, minimum=20, why=" (two of each digit)") for n in labels
     ]
     if not labels or len(set(labels)) != len(labels):
-        raise ValueError(f"`labels` must be a non-empty list of distinct numbers, got {labels}.")
+        raise checks.ArgumentError(
+            "labels", f"`labels` must be a non-empty list of distinct numbers, got {labels}."
+        )
     for n in labels:
         try:
             data.labelled_draw(y, n)
         except ValueError as error:
-            raise ValueError(f"`labels`: {n} cannot be drawn: {error}") from None
+            raise checks.ArgumentError(
+                "labels", f"`labels`: {n} cannot be drawn: {error}"
+            ) from None
     return sorted(labels)
 
 
@@ -324,7 +217,9 @@ def check_objectives(objectives):
     objectives = [objectives] if isinstance(objectives, str) else list(objectives)
     objectives = [checks.choice("objectives", o, OBJECTIVES) for o in objectives]
     if not objectives or len(set(objectives)) != len(objectives):
-        raise ValueError(f"`objectives` must name each of {list(OBJECTIVES)} at most once.")
+        raise checks.ArgumentError(
+            "objectives", f"`objectives` must name each of {list(OBJECTIVES)} at most once."
+        )
     return objectives
 
 
@@ -428,28 +323,119 @@ def linear_autoencoder_vs_pca(x, dims=8, *, epochs=8, batch_size=128):
     }
 
 
-def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
-    """The `python -m cae_keras fewlabels` job: `compare`, then publish into
-    a new run folder in `out` (see `cae_keras.publish`): `results.json`
-    (settings, summary and every record; also `out/results.json`, which names
-    the folder), `table.txt` and `accuracy.png`. Nothing of a previous run
-    in `out` changes until every classifier has been tested.
+def run(
+    data=None,
+    out="outputs/fewlabels",
+    *,
+    seeds=(0, 1, 2),
+    epochs=2,
+    limit=None,
+    log=None,
+    labels=(100, 300, 1000, 3000),
+    objectives=OBJECTIVES,
+    steps=1000,
+    code_size=64,
+):
+    """The `python -m cae_keras fewlabels` job: what pretraining is worth.
+
+    Pretrains `models.small_autoencoder` once per objective on the training
+    images without their labels, then, at every number of labels and on one
+    labelled draw per seed, trains the scratch classifier and the frozen and
+    fine-tuned ones of every objective with the same budget, and tests each
+    once. Publishes into a new run folder in `out` (see `cae_keras.publish`):
+    `results.json`, `table.txt` and `accuracy.png`.
 
     Args:
-        out: the output folder.
-        x_train, y_train, x_test, y_test: as `compare`.
+        data: an `mnist.npz`. Default `None`: `data.load_mnist`'s search.
+        out: the output folder. Default `"outputs/fewlabels"`.
+        seeds: one labelled draw per seed, each seeding its draw and its
+            classifiers; the first also seeds pretraining. Default `(0, 1, 2)`.
+        epochs: pretraining epochs per objective. Default 2.
+        limit: at most this many images per split. Default `None`: all.
         log: called with each progress line. Default: print it, flushed.
-        **settings: `compare`'s keyword arguments.
+        labels: numbers of labelled images, each at least 20 (two of each
+            digit, one for training and one for validation).
+        objectives: pretraining objectives from `OBJECTIVES`, each once.
+        steps: Adam steps per classifier, a multiple of 10 (ten validation
+            checks), the same for every arm. Default 1000.
+        code_size: numbers in the code. Default 64.
 
     Returns:
-        The manifest written to `results.json`, with `rows` and `table` added.
+        The manifest written to `results.json` (`runs` holds the records:
+        `labels`, `draw` (its seed), `arm`, `objective`, `val_accuracy`,
+        `test_accuracy`, `seconds`, and one pretraining record per
+        objective; `summary` the rows), with `folder`, `files` and `table`.
+
+    Raises:
+        checks.ArgumentError: a bad argument (named), before any training.
     """
     from cae_keras import plots, publish
 
+    log = log or say
+    seeds = checks.seeds(seeds)
+    epochs = checks.positive_int("epochs", epochs)
+    objectives = check_objectives(objectives)
+    steps = checks.positive_int("steps", steps, minimum=10)
+    if steps % 10:
+        raise checks.ArgumentError(
+            "steps", f"`steps` must be a multiple of 10 (ten validation checks), got {steps}."
+        )
+    code_size = checks.positive_int("code_size", code_size)
     out = publish.check_output_folder(out)
+    (x_train, y_train), (x_test, y_test) = load_for_job(data, limit)
+    labels = check_labels(y_train, labels)
     with publish.publishing(out) as run:
-        start = time.perf_counter()
-        records = compare(x_train, y_train, x_test, y_test, log=log, **settings)
+        start_all, records, encoders = time.perf_counter(), [], {}
+        for objective in objectives:
+            start = time.perf_counter()
+            # A program seeds each run at its start, so every row can be repeated alone.
+            keras.utils.set_random_seed(seeds[0])
+            encoders[objective], autoencoder = pretrain(
+                x_train, objective, code_size=code_size, epochs=epochs, seed=seeds[0]
+            )
+            loss = float(autoencoder.evaluate(x_test, x_test, batch_size=1000, verbose=0))
+            seconds = time.perf_counter() - start
+            log(f"pretrained ({objective}): test cross-entropy {loss:.4f} in {seconds:.1f} s")
+            records.append(
+                {
+                    "arm": "pretraining",
+                    "objective": objective,
+                    "test_loss": loss,
+                    "seconds": seconds,
+                }
+            )
+        arms = [("scratch", None)] + [(a, o) for o in objectives for a in ARMS[1:]]
+        for n in labels:
+            for seed in seeds:
+                train, val = labelled_draw(y_train, n, seed=seed)
+                for arm, objective in arms:
+                    start = time.perf_counter()
+                    keras.utils.set_random_seed(seed)
+                    model, val_accuracy = train_classifier(
+                        arm,
+                        x_train[train],
+                        y_train[train],
+                        x_train[val],
+                        y_train[val],
+                        encoder=encoders.get(objective),
+                        code_size=code_size,
+                        steps=steps,
+                        seed=seed,
+                    )
+                    record = {
+                        "labels": n,
+                        "draw": seed,
+                        "arm": arm,
+                        "objective": objective,
+                        "val_accuracy": val_accuracy,
+                        "test_accuracy": accuracy(model, x_test, y_test),
+                        "seconds": round(time.perf_counter() - start, 1),
+                    }
+                    records.append(record)
+                    log(
+                        f"  {n} labels, seed {seed}, {_classifier(arm, objective)}: test "
+                        f"accuracy {record['test_accuracy']:.3f} ({record['seconds']:.1f} s)"
+                    )
         rows = summarize(records)
         table = format_table(rows)
         (run.scratch / "table.txt").write_text(table + "\n")
@@ -457,12 +443,20 @@ def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
         fig.savefig(run.scratch / "accuracy.png", dpi=100)
         plots.plt.close(fig)
         manifest = {
-            "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+            "settings": {
+                "seeds": seeds,
+                "epochs": epochs,
+                "limit": limit,
+                "labels": labels,
+                "objectives": objectives,
+                "steps": steps,
+                "code_size": code_size,
+            },
             "train_images": int(len(x_train)),
             "test_images": int(len(x_test)),
-            "total_seconds": round(time.perf_counter() - start, 1),
+            "total_seconds": round(time.perf_counter() - start_all, 1),
             "summary": rows,
             "runs": records,
         }
         run.publish(manifest)
-    return {**manifest, "folder": run.folder, "files": run.files, "rows": rows, "table": table}
+    return {**manifest, "folder": run.folder, "files": run.files, "table": table}

@@ -51,6 +51,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cae_keras.checks import ArgumentError
+
 try:
     import fcntl
 except ImportError:  # Windows: no flock; a single writer is assumed.
@@ -68,29 +70,31 @@ def _checkpoint(step):
 
 
 def check_output_folder(out, manifest_name="results.json"):
-    """`out` as a `Path`, or a `ValueError` saying why it cannot be a folder.
+    """`out` as a `Path`, or an `ArgumentError` naming `out` that says why it
+    cannot be a folder.
 
     It may not exist yet, but no part of it may be an existing file, and
     `manifest_name` inside it, if present, must be a file.
     """
     if not str(out).strip():
-        raise ValueError("expected a folder, got an empty string.")
+        raise ArgumentError("out", "expected a folder, got an empty string.")
     out = Path(out)
     if out.is_symlink() and not out.exists():
-        raise ValueError(f"{str(out)!r} is a symbolic link to a missing folder.")
+        raise ArgumentError("out", f"{str(out)!r} is a symbolic link to a missing folder.")
     for path in [out, *out.parents]:
         if path.exists():
             if not path.is_dir():
                 where = "" if path == out else f" ({str(path)!r} is a file)"
-                raise ValueError(f"{str(out)!r} cannot be a folder{where}.")
+                raise ArgumentError("out", f"{str(out)!r} cannot be a folder{where}.")
             if not os.access(path, os.W_OK | os.X_OK) and path == out:
-                raise ValueError(f"cannot write into {str(out)!r} (no write permission).")
+                raise ArgumentError("out", f"cannot write into {str(out)!r} (no write permission).")
             break
     pointer = out / manifest_name
     if pointer.exists() and not pointer.is_file():
-        raise ValueError(
+        raise ArgumentError(
+            "out",
             f"{str(pointer)!r} must be the results file, but it is a folder: "
-            "move it away or choose another output folder."
+            "move it away or choose another output folder.",
         )
     return out
 

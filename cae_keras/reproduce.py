@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from cae_keras import checks, models
+from cae_keras.data import load_for_job
 from cae_keras.metrics import evaluate_rmse, rmse_per_image
 from cae_keras.training import (
     check_loss,
@@ -221,19 +222,22 @@ def check_variants(names):
     names = list(names)
     unknown = [n for n in names if not isinstance(n, str) or n not in VARIANTS]
     if unknown or not names:
-        raise ValueError(
+        raise checks.ArgumentError(
+            "variants",
             f"`variants` must be a non-empty list of {sorted(VARIANTS)}, "
-            f"got {names!r}" + (f" (unknown: {unknown})." if unknown else ".")
+            f"got {names!r}" + (f" (unknown: {unknown})." if unknown else "."),
         )
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ValueError(f"`variants` must name each variant once, got {names!r} ({twice} twice).")
+        raise checks.ArgumentError(
+            "variants", f"`variants` must name each variant once, got {names!r} ({twice} twice)."
+        )
     return [VARIANTS[n] for n in names]
 
 
 def check_recipe(name):
     """The `Recipe` named, or a clear error."""
-    return RECIPES[checks.choice("recipe", name, RECIPES)]
+    return RECIPES[checks.choice("recipes", name, RECIPES)]
 
 
 def run_variant(
@@ -260,7 +264,7 @@ def run_variant(
         callbacks: extra Keras callbacks.
 
     Returns:
-        `(record, model, history)`: the record holds `variant`, `recipe`,
+        `(record, model)`: the record holds `variant`, `recipe`,
         `epochs`, `description`, `code_shape`, `params`,
         `cntk_train_rmse`, `cntk_test_rmse`, `target_test_rmse`, `train_rmse`,
         `test_rmse` and `seconds` (training time).
@@ -284,7 +288,7 @@ def run_variant(
     model = variant.build(initializers=_initializers(recipe))
     steps = total_steps(len(x_train), recipe.batch_size, epochs)
     start = time.perf_counter()
-    history = train_autoencoder(
+    train_autoencoder(
         model,
         x_train,
         epochs=epochs,
@@ -310,7 +314,7 @@ def run_variant(
         "test_rmse": evaluate_rmse(model, x_test),
         "seconds": round(seconds, 1),
     }
-    return record, model, history
+    return record, model
 
 
 def summarize(records, targets=True):
@@ -558,16 +562,16 @@ def published(cmap, pool):
     return None
 
 
-def run_job(
-    out,
-    x_train,
-    x_test,
+def run(
+    data=None,
+    out="outputs/reproduce",
     *,
-    variants=tuple(VARIANTS),
-    recipes=("ours",),
     seeds=(0,),
     epochs=None,
+    limit=None,
     log=None,
+    variants=tuple(VARIANTS),
+    recipes=("ours",),
 ):
     """The `python -m cae_keras reproduce` job: train, compare, publish.
 
@@ -583,41 +587,39 @@ def run_job(
     our recipe on the full data (60,000 and 10,000 images) at its budget.
 
     Args:
-        out: the output folder.
-        x_train, x_test: images scaled as CNTK does (pixels / 256).
+        data: an `mnist.npz`. Default `None`: `data.load_mnist`'s search.
+        out: the output folder. Default `"outputs/reproduce"`.
+        seeds: seeds, each once; each run is seeded at its start. Default `(0,)`.
+        epochs: epochs for every run. Default: each recipe's own (3).
+        limit: at most this many images per split. Default `None`: all.
+        log: called with each progress line. Default: print it, flushed.
         variants: names from `VARIANTS`, each once. Default: all.
         recipes: names from `RECIPES`, each once. Default `("ours",)`.
-        seeds: seeds, each once. Default `(0,)`.
-        epochs: epochs for every run. Default: each recipe's own (3).
-        log: called with each progress line. Default: print it, flushed.
 
     Returns:
-        The manifest written to `results.json` (a dict: `folder` is the run's
-        folder, `files` lists what is in it, `targets_apply` whether targets
-        applied), with `rows`
-        (from `summarize`) and `table` (its text) added.
+        The manifest written to `results.json` (`runs` holds the records,
+        `summary` the rows), with `folder` (the run's folder), `files` (what
+        is in it) and `table` (the printed table) added.
 
     Raises:
-        ValueError: a bad argument (named), before any training.
+        checks.ArgumentError: a bad argument (named), before any training.
     """
     from cae_keras import plots, publish
     from cae_keras.training import EpochProgress, LossCurve
 
     log = log or say
     variants = check_variants(variants)
-    if len({v.name for v in variants}) != len(variants):
-        raise ValueError(
-            f"`variants` must name each variant once, got {[v.name for v in variants]}."
+    recipes = [recipes] if isinstance(recipes, str) else list(recipes)
+    if not recipes or len(set(recipes)) != len(recipes):
+        raise checks.ArgumentError(
+            "recipes", f"`recipes` must name each of {sorted(RECIPES)} at most once."
         )
-    recipes = [check_recipe(name) for name in ([recipes] if isinstance(recipes, str) else recipes)]
-    if not recipes or len({r.name for r in recipes}) != len(recipes):
-        raise ValueError(f"`recipes` must name each of {sorted(RECIPES)} at most once.")
-    seeds = [checks.seed(s, "seeds") for s in ([seeds] if isinstance(seeds, int) else seeds)]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"`seeds` must be a non-empty list of distinct seeds, got {seeds}.")
+    recipes = [check_recipe(name) for name in recipes]
+    seeds = checks.seeds(seeds)
     if epochs is not None:
         epochs = checks.positive_int("epochs", epochs)
     out = publish.check_output_folder(out)
+    (x_train, _), (x_test, _) = load_for_job(data, limit, scale=256.0)
     full_size = len(x_train) == 60000 and len(x_test) == 10000
     ran_epochs = {r.name: epochs or r.epochs for r in recipes}
     targets = full_size and any(
@@ -641,7 +643,7 @@ def run_job(
             # A program seeds each run at its start, so that every row can be
             # repeated on its own (`--seeds 3` gives seed 3's row of a sweep).
             keras.utils.set_random_seed(seed)
-            record, model, _ = run_variant(
+            record, model = run_variant(
                 variant,
                 x_train,
                 x_test,
@@ -695,4 +697,4 @@ def run_job(
             "runs": records,
         }
         run.publish(manifest)
-    return {**manifest, "folder": run.folder, "files": run.files, "rows": rows, "table": table}
+    return {**manifest, "folder": run.folder, "files": run.files, "table": table}

@@ -8,7 +8,7 @@ classes. Three fully convolutional decoders on one encoder
 twin, and U-Net's skip concatenation. Trained on small scenes, each is
 tested with the same weights on larger and odd-sized ones.
 
-The job, `run_job`, trains every model at every seed, prints one table, and
+The job, `run`, trains every model at every seed, prints one table, and
 publishes `results.json`, the figures and every trained model (`.keras`)
 into a new run folder (see `cae_keras.publish`).
 """
@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from cae_keras import checks, data, metrics, models
+from cae_keras.data import digit_scenes, load_for_job
 from cae_keras.layers import CropLike, MaxUnpooling2D
 from cae_keras.training import balanced_class_weights, check_devices, say, train_segmenter
 
@@ -46,10 +47,14 @@ TEST_SEED = 10_000
 def check_sizes(name, sizes):
     """Evaluation sizes: a non-empty list of `(rows, cols)`, each at least 28."""
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-        raise ValueError(f"`{name}` must be a list of (rows, cols) pairs, got {sizes!r}.")
+        raise checks.ArgumentError(
+            name, f"`{name}` must be a list of (rows, cols) pairs, got {sizes!r}."
+        )
     checked = [checks.pair(name, s, 28) for s in sizes]
     if not checked or len(set(checked)) != len(checked):
-        raise ValueError(f"`{name}` must name each size once (at least one), got {sizes!r}.")
+        raise checks.ArgumentError(
+            name, f"`{name}` must name each size once (at least one), got {sizes!r}."
+        )
     return checked
 
 
@@ -334,62 +339,77 @@ def format_table(rows):
 
 
 def check_settings(settings):
-    """`run_job`'s settings completed from `DEFAULTS` and checked, before any
-    work; a `ValueError` names the setting."""
+    """`run`'s settings completed from `DEFAULTS` and checked, before any
+    work; a `checks.ArgumentError` names the setting."""
     unknown = sorted(set(settings) - set(DEFAULTS) - {"devices", "widths"})
     if unknown:
-        raise ValueError(f"unknown settings {unknown}; known: {sorted(DEFAULTS)}.")
+        raise checks.ArgumentError(
+            unknown[0], f"unknown settings {unknown}; known: {sorted(DEFAULTS)}."
+        )
     s = {**DEFAULTS, "devices": None, "widths": (16, 32, 64), **settings}
     names = s["models"]
     if isinstance(names, str):
         names = [names]
     s["models"] = [checks.choice("models", m, models.SEGMENTATION_KINDS) for m in names]
     if not s["models"] or len(set(s["models"])) != len(s["models"]):
-        raise ValueError(f"`models` must name each model once, got {names!r}.")
-    seeds = [s["seeds"]] if checks.is_int(s["seeds"]) else list(s["seeds"])
-    s["seeds"] = [checks.seed(v, "seeds") for v in seeds]
-    if not s["seeds"] or len(set(s["seeds"])) != len(s["seeds"]):
-        raise ValueError(f"`seeds` must be a non-empty list of distinct seeds, got {seeds!r}.")
+        raise checks.ArgumentError("models", f"`models` must name each model once, got {names!r}.")
+    s["seeds"] = checks.seeds(s["seeds"])
     for name in ("epochs", "scenes", "test_scenes", "batch_size"):
         s[name] = checks.positive_int(name, s[name])
     s["size"] = checks.pair("size", s["size"], 28)
     s["digits"] = checks.count_range("digits", s["digits"])
     s["balance"] = checks.fraction("balance", s["balance"])
     if not isinstance(s["decay"], bool):
-        raise ValueError(f"`decay` must be True or False, got {s['decay']!r}.")
+        raise checks.ArgumentError("decay", f"`decay` must be True or False, got {s['decay']!r}.")
     s["eval_sizes"] = check_sizes("eval_sizes", s["eval_sizes"])
     s["learning_rate"] = checks.positive_number("learning_rate", s["learning_rate"])
     s["band"] = checks.positive_int("band", s["band"], minimum=0)
-    chosen = check_devices(s["devices"])
+    try:
+        chosen = check_devices(s["devices"])
+    except ValueError as error:
+        raise checks.ArgumentError("devices", str(error)) from None
     if chosen is not None and s["batch_size"] % len(chosen):
-        raise ValueError(
-            f"`batch_size`={s['batch_size']} must divide evenly among the {len(chosen)} devices."
+        raise checks.ArgumentError(
+            "batch_size",
+            f"`batch_size`={s['batch_size']} must divide evenly among the {len(chosen)} devices.",
         )
     return s
 
 
-def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
+def run(
+    data=None, out="outputs/segment", *, seeds=(0, 1, 2), epochs=4, limit=None, log=None, **settings
+):
     """The `python -m cae_keras segment` job: train every model at every seed
-    on scenes made from `x_train`, score each on test scenes of every size made
-    from `x_test`, and publish into a new run folder in `out` (see
-    `cae_keras.publish`): `results.json`, `table.txt`, `masks.png`,
-    `iou.png` and `<model>_seed<seed>.keras` for every trained model.
+    on scenes made from MNIST's training digits, score each on test scenes of
+    every size made from its test digits, and publish into a new run folder
+    in `out` (see `cae_keras.publish`): `results.json`, `table.txt`,
+    `masks.png`, `iou.png` and `<model>_seed<seed>.keras` for every trained
+    model.
 
     Args:
-        out: the output folder.
-        x_train, y_train, x_test, y_test: MNIST, pixels in 0-1.
+        data: an `mnist.npz`. Default `None`: `data.load_mnist`'s search.
+        out: the output folder. Default `"outputs/segment"`.
+        seeds: seeds, each once; each run is seeded at its start. Default
+            `(0, 1, 2)`.
+        epochs: passes over the training scenes per run. Default 4.
+        limit: at most this many MNIST images per split. Default `None`: all.
         log: called with each progress line. Default: print it, flushed.
-        **settings: any of `DEFAULTS` (and `devices`, `widths`).
+        **settings: any other of `DEFAULTS` (and `devices`, `widths`).
 
     Returns:
-        The manifest (as written), with `rows` and `table` added.
+        The manifest written to `results.json` (`runs` holds the records,
+        `summary` the rows), with `folder`, `files` and `table` added.
+
+    Raises:
+        checks.ArgumentError: a bad argument (named), before any training.
     """
     from cae_keras import plots, publish
 
     log = log or say
-    s = check_settings(settings)
+    s = check_settings({**settings, "seeds": seeds, "epochs": epochs})
     out = publish.check_output_folder(out)
-    train = data.digit_scenes(x_train, y_train, s["scenes"], s["size"], s["digits"], seed=0)
+    (x_train, y_train), (x_test, y_test) = load_for_job(data, limit)
+    train = digit_scenes(x_train, y_train, s["scenes"], s["size"], s["digits"], seed=0)
     tests = test_sets(x_test, y_test, s["eval_sizes"], s["test_scenes"])
     log(
         f"Training {len(s['models'])} model(s) x {len(s['seeds'])} seed(s) on {s['scenes']} "
@@ -399,7 +419,7 @@ def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
         + "."
     )
     with publish.publishing(out) as run:
-        records, shown = [], {}
+        records, shown, start = [], {}, time.perf_counter()
         for kind in s["models"]:
             for seed in s["seeds"]:
                 log(f"  {kind}, seed {seed} ...")
@@ -446,11 +466,15 @@ def run_job(out, x_train, y_train, x_test, y_test, *, log=None, **settings):
             fig.savefig(run.scratch / name, dpi=100)
             plots.plt.close(fig)
         manifest = {
-            "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()},
+            "settings": {
+                **{k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()},
+                "limit": limit,
+            },
             "train_images": int(len(x_train)),
             "test_images": int(len(x_test)),
+            "total_seconds": round(time.perf_counter() - start, 1),
             "summary": rows,
             "runs": records,
         }
         run.publish(manifest)
-    return {**manifest, "folder": run.folder, "files": run.files, "rows": rows, "table": table}
+    return {**manifest, "folder": run.folder, "files": run.files, "table": table}

@@ -70,13 +70,18 @@ def test_reconstruction_errors_are_per_image_mse():
 
 
 def test_held_out_split_keeps_the_digit_out_of_training():
-    split = anomaly.held_out_split(3, limit=2000)
+    mnist = data.load_mnist(limit=2000)
+    split = anomaly.held_out_split(3, mnist)
     assert split["x_train"].shape[1:] == (28, 28, 1) and len(split["x_val"]) > 0
     assert split["is_anomaly"].sum() == (split["y_test"] == 3).sum() > 0
-    (normal, labels), _ = data.load_mnist(digits=[d for d in range(10) if d != 3], limit=2000)
-    assert 3 not in labels and len(normal) == len(split["x_train"]) + len(split["x_val"])
+    (_, labels), _ = mnist
+    assert len(split["x_train"]) + len(split["x_val"]) == (labels != 3).sum()
+    # none of the training or validation images is a 3: they are all the non-3s
+    train_and_val = np.concatenate([split["x_train"], split["x_val"]])
+    expected = mnist[0][0][labels != 3]
+    assert sorted(map(bytes, train_and_val)) == sorted(map(bytes, expected))
     with pytest.raises(ValueError, match="`held_out` must be one digit"):
-        anomaly.held_out_split(10)
+        anomaly.held_out_split(10, mnist)
 
 
 def test_noise_is_seeded_clipped_and_has_the_asked_spread():
@@ -110,40 +115,45 @@ def test_denoising_autoencoder_shapes(unpooling):
     assert model.count_params() == models.denoising_autoencoder(unpooling="max").count_params()
 
 
-def test_anomaly_command_prints_the_table_and_writes_json(tmp_path, capsys):
+def test_anomaly_command_publishes_the_table_and_the_records(tmp_path, capsys):
     import json
 
     from cae_keras import cli
 
-    out = tmp_path / "auc.json"
-    code = cli.main(
-        ["anomaly", "--digits", "1", "0", "--epochs", "1", "--limit", "500", "--json", str(out)]
-    )
+    argv = ["anomaly", "--digits", "1", "0", "--epochs", "1", "--limit", "500"]
+    code = cli.main([*argv, "--seeds", "0", "1", "--out", str(tmp_path)])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "held out     AUC  detected  false alarms" in printed
-    runs = json.loads(out.read_text())["runs"]
-    assert [r["held_out"] for r in runs] == [0, 1]
+    assert "held out  seed     AUC  detected  false alarms" in printed
+    results = json.loads((tmp_path / "results.json").read_text())
+    folder = tmp_path / results["folder"]
+    assert (folder / "table.txt").read_text().strip() in printed
+    runs = json.loads((folder / "results.json").read_text())["runs"]
+    assert [(r["held_out"], r["seed"]) for r in runs] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert all(0.0 <= r["auc"] <= 1.0 for r in runs)
+    # one seed: no seed column
+    assert "seed" not in anomaly.format_auc_table(runs[:1]).splitlines()[0]
 
 
 @pytest.mark.parametrize(
     "argv,message",
     [
         (["--digits", "10"], "--digits: expected an integer from 0 to 9"),
-        (["--json", "/no/such/folder/a.json"], "--json: no folder"),
-        (["--json", ""], "--json: expected a file name"),
-        (["--json", "."], "--json: '.' is a folder"),
-        (["--limit", "5"], "--limit: `limit`=5 leaves"),
-        (["--digits", "3", "--limit", "10"], "--limit: `limit`=10 leaves 10 test images with 0"),
+        (["--digits", "2", "2"], "--digits: "),
+        (["--out", ""], "--out: "),
+        (["--data", "/no/such/mnist.npz"], "--data: "),
+        (["--limit", "5"], "--limit: "),
+        (["--digits", "3", "--limit", "10"], "--limit: "),
     ],
 )
-def test_anomaly_command_refuses_bad_arguments_before_training(argv, message, capsys):
+def test_anomaly_command_refuses_bad_arguments_before_training(argv, message, capsys, monkeypatch):
     from cae_keras import cli
 
+    monkeypatch.setattr(anomaly, "_run_held_out", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(SystemExit) as exit_:
         cli.main(["anomaly", *argv])
-    assert message in capsys.readouterr().err + str(exit_.value.code)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_positions_from_the_same_image_change_nothing():
@@ -160,12 +170,15 @@ def test_positions_from_the_same_image_change_nothing():
         models.with_positions_from(models.denoising_autoencoder(unpooling="upsample"))
 
 
-@pytest.mark.parametrize("step", ["write temporary", "switch"])
-def test_a_fault_while_writing_json_keeps_the_previous_file(tmp_path, monkeypatch, step):
+@pytest.mark.parametrize("step", ["write manifest", "switch"])
+def test_a_fault_while_publishing_keeps_the_previous_run(tmp_path, monkeypatch, step):
+    import json
+
     from cae_keras import publish
 
-    path = tmp_path / "auc.json"
-    path.write_text('{"runs": "previous"}\n')
+    settings = dict(out=tmp_path, digits=[1], epochs=1, limit=300, log=lambda line: None)
+    first = anomaly.run(**settings)
+    before = json.loads((tmp_path / "results.json").read_text())
 
     def full_disk(name):
         if name == step:
@@ -173,6 +186,7 @@ def test_a_fault_while_writing_json_keeps_the_previous_file(tmp_path, monkeypatc
 
     monkeypatch.setattr(publish, "_checkpoint", full_disk)
     with pytest.raises(OSError, match="No space left"):
-        anomaly.run_job([1], epochs=1, limit=300, json_path=path, log=lambda line: None)
-    assert path.read_text() == '{"runs": "previous"}\n'
-    assert [p.name for p in tmp_path.iterdir()] == ["auc.json"]
+        anomaly.run(**settings)
+    assert json.loads((tmp_path / "results.json").read_text()) == before
+    kept = sorted(p.name for p in tmp_path.iterdir() if p.name != ".lock")
+    assert kept == ["results.json", first["folder"].name]

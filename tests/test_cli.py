@@ -42,10 +42,13 @@ def test_console_script_uses_its_own_name():
     "argv,message",
     [
         (["notebooks", "nothere.ipynb"], "error: paths: nothing was run: 'nothere.ipynb'"),
-        (["anomaly", "--json", ""], "error: --json: expected a file name"),
-        (["anomaly", "--json", "."], "error: --json: '.' is a folder"),
+        (["anomaly", "--out", ""], "error: --out: "),
+        (["anomaly", "--data", "nothere.npz"], "error: --data: "),
+        (["anomaly", "--digits", "1", "1"], "error: --digits: "),
         (["reproduce", "--variants", "nope"], "error: --variants: invalid choice: 'nope'"),
-        (["reproduce", "--seed", "1", "--seeds", "2"], "error: --seed: give --seed or --seeds"),
+        (["reproduce", "--seeds", "1", "1"], "error: --seeds: "),
+        (["fewlabels", "--steps", "15"], "error: --steps: "),
+        (["segment", "--eval-sizes", "32", "32"], "error: --eval-sizes: "),
     ],
 )
 def test_every_bad_value_gets_the_usage_line_and_exit_2(argv, message, capsys):
@@ -57,7 +60,7 @@ def test_every_bad_value_gets_the_usage_line_and_exit_2(argv, message, capsys):
     assert message in err, err
 
 
-def test_json_in_a_read_only_folder_is_refused_before_training(tmp_path, capsys, monkeypatch):
+def test_a_read_only_out_is_refused_before_training(tmp_path, capsys, monkeypatch):
     from cae_keras import anomaly
 
     # Root may write anywhere, so the folder's answer to "may I write?" is
@@ -68,11 +71,11 @@ def test_json_in_a_read_only_folder_is_refused_before_training(tmp_path, capsys,
         "access",
         lambda path, mode: False if Path(path) == tmp_path else real_access(path, mode),
     )
-    monkeypatch.setattr(anomaly, "run_held_out", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(anomaly, "_run_held_out", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(SystemExit) as exit_:
-        cli.main(["anomaly", "--json", str(tmp_path / "a.json")])
+        cli.main(["anomaly", "--out", str(tmp_path)])
     assert exit_.value.code == 2
-    assert f"error: --json: cannot write into {str(tmp_path)!r}" in capsys.readouterr().err
+    assert f"error: --out: cannot write into {str(tmp_path)!r}" in capsys.readouterr().err
 
 
 def test_the_package_loads_its_backend_when_imported_by_anything_else():

@@ -150,17 +150,20 @@ REFUSED = {
     ),
     # The right argument named, before any work
     "validation 0": (
-        lambda: anomaly.held_out_split(3, limit=300, validation=0),
+        lambda: anomaly.held_out_split(3, data.load_mnist(limit=300), validation=0),
         "`validation` must be a share",
     ),
     "validation 1.5": (
-        lambda: anomaly.held_out_split(3, limit=300, validation=1.5),
+        lambda: anomaly.held_out_split(3, data.load_mnist(limit=300), validation=1.5),
         "`validation` must be a share",
     ),
-    "limit 5": (lambda: anomaly.held_out_split(3, limit=5), "`limit`=5 leaves"),
-    "limit without the digit": (lambda: anomaly.held_out_split(3, limit=10), "`limit`=10"),
+    "limit 5": (lambda: anomaly.held_out_split(3, data.load_mnist(limit=5)), "`limit` leaves"),
+    "limit without the digit": (
+        lambda: anomaly.held_out_split(3, data.load_mnist(limit=10)),
+        "`limit` leaves 10 test images",
+    ),
     "false alarm rate 1": (
-        lambda: anomaly.run_held_out(3, false_alarm_rate=1.0, limit=300),
+        lambda: anomaly.run(digits=[3], false_alarm_rate=1.0, limit=300),
         "`false_alarm_rate`",
     ),
     "run_variant epochs 0": (
