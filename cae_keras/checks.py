@@ -24,10 +24,14 @@ class ArgumentError(ValueError):
 
     Args:
         argument: the argument's name, as the function a user calls spells it.
-        message: what was expected, and what came.
+        message: what was expected, and what came. Given alone (as Keras does
+            when it re-raises a layer's error with the call's arguments added),
+            the one value is the message and `argument` is `None`.
     """
 
-    def __init__(self, argument, message):
+    def __init__(self, argument, message=None):
+        if message is None:
+            argument, message = None, argument
         super().__init__(message)
         self.argument = argument
 

@@ -360,6 +360,8 @@ def _run(job, args, **settings):
             **settings,
         )
     except ArgumentError as error:
+        if error.argument is None:  # re-raised by Keras from inside a layer: not a flag
+            raise
         raise UsageError("--" + error.argument.replace("_", "-"), error) from None
     except OSError as error:
         raise SystemExit(f"error: --out: cannot write results: {error}") from None

@@ -122,11 +122,6 @@ def mse_per_image(images, others, other_name="reconstructions"):
     return np.mean((images - others) ** 2, axis=tuple(range(1, images.ndim)))
 
 
-def rmse_per_image(images, reconstructions):
-    """NumPy version of `per_image_rmse` (float64), shape `(n,)`."""
-    return np.sqrt(mse_per_image(images, reconstructions))
-
-
 def evaluate_rmse(model, images, batch_size=1000):
     """CNTK's RMSE of `model` reconstructing `images`: a Python float.
 
@@ -139,7 +134,7 @@ def evaluate_rmse(model, images, batch_size=1000):
         raise ValueError("`images` holds no images: there is no mean RMSE over none.")
     batch_size = checks.positive_int("batch_size", batch_size)
     reconstructions = model.predict(images, batch_size=batch_size, verbose=0)
-    return float(np.mean(rmse_per_image(images, reconstructions)))
+    return float(np.mean(np.sqrt(mse_per_image(images, reconstructions))))
 
 
 def psnr_per_image(images, references, max_value=1.0):

@@ -24,7 +24,7 @@ import numpy as np
 
 from cae_keras import checks, models
 from cae_keras.data import load_for_job
-from cae_keras.metrics import evaluate_rmse, rmse_per_image
+from cae_keras.metrics import evaluate_rmse, mse_per_image
 from cae_keras.training import (
     check_loss,
     say,
@@ -486,7 +486,7 @@ def all_black_rmse(images):
     images = np.asarray(images, np.float64)
     if len(images) == 0:
         raise ValueError("`images` holds no images: there is no mean RMSE over none.")
-    return float(rmse_per_image(images, np.zeros_like(images)).mean())
+    return float(np.sqrt(mse_per_image(images, np.zeros_like(images))).mean())
 
 
 def diagnose(model, images, first_conv="conv1", last_layer="deconv1"):
@@ -518,7 +518,7 @@ def diagnose(model, images, first_conv="conv1", last_layer="deconv1"):
     conv = keras.Model(model.inputs, model.get_layer(first_conv).output)
     activations = np.asarray(conv.predict(images, batch_size=1000, verbose=0))
     kernel = keras.ops.convert_to_numpy(model.get_layer(last_layer).kernel)
-    rmse = float(rmse_per_image(images, outputs).mean())
+    rmse = float(np.sqrt(mse_per_image(images, outputs)).mean())
     black = all_black_rmse(images)
     return {
         "rmse": rmse,

@@ -90,7 +90,8 @@ def train_autoencoder(
         val_targets: the same for `x_val`. Default `None`: `x_val` itself.
 
     Returns:
-        The `keras.callbacks.History` of the run; the model is trained in place.
+        `(model, history)`, as every training helper returns: `model` itself,
+        trained in place, and the run's `keras.callbacks.History`.
     """
     epochs = checks.positive_int("epochs", epochs)
     batch_size = checks.positive_int("batch_size", batch_size)
@@ -153,7 +154,7 @@ def train_autoencoder(
         loss=criterion,
         metrics=[PerImageRMSE()] if loss != "rmse" else None,
     )
-    return model.fit(
+    history = model.fit(
         x_train,
         targets,
         validation_data=None if x_val is None else (x_val, val_targets),
@@ -163,6 +164,7 @@ def train_autoencoder(
         verbose=verbose,
         callbacks=callbacks,
     )
+    return model, history
 
 
 def check_devices(devices):

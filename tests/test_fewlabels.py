@@ -71,7 +71,7 @@ def test_frozen_arm_trains_the_head_only_and_keeps_the_best_validation_weights()
     x_val, y_val = tiny_digits(20, 1)
     encoder = models.small_encoder(16)
     before = [keras.ops.convert_to_numpy(w).copy() for w in encoder.weights]
-    model, val_accuracy = fewlabels.train_classifier(
+    model, history = fewlabels.train_classifier(
         "frozen",
         x,
         y,
@@ -86,7 +86,8 @@ def test_frozen_arm_trains_the_head_only_and_keeps_the_best_validation_weights()
     frozen = model.get_layer("encoder")
     for w, b in zip(frozen.weights, before):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(w), b)
-    # The weights kept are those that scored val_accuracy.
+    # The weights kept are those that scored best.
+    val_accuracy = max(history.history["val_accuracy"])
     assert fewlabels.accuracy(model, x_val, y_val) == pytest.approx(val_accuracy)
     assert val_accuracy > 0.3  # ten classes: chance is 0.1
 

@@ -129,3 +129,31 @@ def test_lesson_11_builds_the_fewlabels_command_s_models(arm):
     assert_same(lesson, package)
     # frozen: the head's kernel and bias are all that trains
     assert len(lesson.trainable_weights) == (2 if arm == "frozen" else 8)
+
+
+WRITTEN_OUT = [
+    "04_cntk_autoencoder.ipynb",
+    "06_latent_space.ipynb",
+    "07_tied_weights.ipynb",
+    "08_denoising_anomaly.ipynb",
+    "09_variational_autoencoder.ipynb",
+    "10_segmentation.ipynb",
+    "11_few_labels.ipynb",
+]
+
+
+@pytest.mark.parametrize("name", WRITTEN_OUT)
+def test_the_lesson_shows_its_layers_compile_and_fit(name):
+    import ast
+
+    lesson = nbformat.read(NOTEBOOKS / name, as_version=4)
+    code = "\n".join(c.source for c in lesson.cells if c.cell_type == "code")
+    calls = {
+        ast.unparse(node.func) for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Call)
+    }
+    assert any(c.startswith("layers.") for c in calls), "no Keras layer written out"
+    assert any(c.endswith(".compile") for c in calls) and any(c.endswith(".fit") for c in calls)
+    assert "keras.utils.set_random_seed" in calls  # the lesson seeds, visibly
+    if name.startswith("11"):
+        assert "encoder.trainable = arm == 'fine-tuned'" in ast.unparse(ast.parse(code))
+        assert "keras.callbacks.EarlyStopping" in calls

@@ -136,7 +136,7 @@ def test_targets_replace_the_inputs_as_what_the_model_should_give_back():
     model = models.cntk_autoencoder()
     clean = IMAGES
     noisy = np.clip(IMAGES + 0.3, 0, 1)
-    history = train_autoencoder(
+    _, history = train_autoencoder(
         model,
         noisy,
         noisy[:4],
@@ -168,7 +168,7 @@ def fully_convolutional(padding):
 def test_a_fully_convolutional_autoencoder_trains_and_is_checked_on_a_real_image():
     x = np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
     model = fully_convolutional("same")
-    history = train_autoencoder(model, x, epochs=1, batch_size=8, loss="mse", verbose=0)
+    _, history = train_autoencoder(model, x, epochs=1, batch_size=8, loss="mse", verbose=0)
     assert len(history.history["loss"]) == 1
     # Its output is 26x26 on these images: refused before training.
     with pytest.raises(ValueError, match="maps images to shape \\(26, 26, 1\\)"):
