@@ -33,9 +33,7 @@ from cae_keras.training import train_autoencoder, train_segmenter
 def builders():
     for name, variant in VARIANTS.items():
         yield name, variant.build, "rmse"
-    yield "latent_2d", lambda: models.latent_autoencoder()[2], "mse"
-    yield "tied", lambda: models.tied_autoencoder(tied=True), "mse"
-    yield "untied", lambda: models.tied_autoencoder(tied=False), "mse"
+    yield "latent_2d", models.latent_autoencoder, "mse"
 
 
 def segmentation(args):

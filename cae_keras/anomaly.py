@@ -14,7 +14,7 @@ import time
 import keras
 import numpy as np
 
-from cae_keras import checks, models
+from cae_keras import checks, models, tables
 from cae_keras.data import is_share_or_count, load_for_job, split_validation
 from cae_keras.metrics import mse_per_image
 from cae_keras.training import say, train_autoencoder
@@ -163,13 +163,6 @@ def held_out_split(held_out, mnist, validation=0.1, seed=0):
     }
 
 
-def anomaly_autoencoder(latent_dim=16):
-    """The model lesson 08 scores with: lesson 06's encoder and decoder with a
-    `latent_dim`-number code. A narrow code cannot copy an image through; it
-    has to draw it from what it learned. Returns `(encoder, decoder, model)`."""
-    return models.latent_autoencoder(latent_dim)
-
-
 def _run_held_out(split, *, epochs=3, latent_dim=16, false_alarm_rate=0.05, verbose=0):
     """One run of `run`: train on one `held_out_split`'s normal digits and
     score its test set. The caller checked the settings and seeded.
@@ -180,7 +173,7 @@ def _run_held_out(split, *, epochs=3, latent_dim=16, false_alarm_rate=0.05, verb
         `false_alarms` (the share of normal test images above it) and
         `seconds`.
     """
-    _, _, model = anomaly_autoencoder(latent_dim)
+    model = models.latent_autoencoder(latent_dim)  # lesson 06's, with a wider code
     start = time.perf_counter()
     train_autoencoder(
         model, split["x_train"], epochs=epochs, batch_size=128, loss="mse", verbose=verbose
@@ -203,16 +196,13 @@ def format_auc_table(records):
     """One line per held-out digit (and seed, where there are several): AUC,
     detection and false-alarm rates."""
     several = len({r["seed"] for r in records}) > 1
-    seed = f"{'seed':>6}" if several else ""
-    lines = [f"{'held out':>8}{seed}  {'AUC':>6}  {'detected':>8}  {'false alarms':>12}"]
-    lines.append("-" * len(lines[0]))
-    for r in records:
-        seed = f"{r['seed']:>6}" if several else ""
-        lines.append(
-            f"{r['held_out']:>8}{seed}  {r['auc']:>6.3f}  {r['detected']:>8.1%}  "
-            f"{r['false_alarms']:>12.1%}"
-        )
-    return "\n".join(lines)
+    header = ["held out", *(["seed"] if several else []), "AUC", "detected", "false alarms"]
+    lines = [
+        [r["held_out"], *([r["seed"]] if several else []), f"{r['auc']:.3f}"]
+        + [f"{r['detected']:.1%}", f"{r['false_alarms']:.1%}"]
+        for r in records
+    ]
+    return tables.format_table(header, lines, align=">" * len(header))
 
 
 def check_digits(digits):

@@ -19,13 +19,13 @@ weights that scored best on the draw's own validation part; the test set is
 used once, at the end.
 """
 
-import statistics
 import time
 
 import keras
 import numpy as np
+import scipy.linalg
 
-from cae_keras import checks, data, models
+from cae_keras import checks, data, models, tables
 from cae_keras.data import labelled_draw, load_for_job
 from cae_keras.training import say
 
@@ -68,14 +68,14 @@ def pretrain(
     batch_size = checks.positive_int("batch_size", batch_size)
     learning_rate = checks.positive_number("learning_rate", learning_rate)
     x = _images("x", x)
-    encoder, _, autoencoder = models.small_autoencoder(code_size)
+    autoencoder = models.small_autoencoder(code_size)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
     for epoch in range(epochs):
         inputs = (
             data.add_noise(x, sigma, seed=seed * 1000 + epoch) if objective == "denoising" else x
         )
         autoencoder.fit(inputs, x, batch_size=batch_size, epochs=1, verbose=0, shuffle=True)
-    return encoder, autoencoder
+    return autoencoder.get_layer("encoder"), autoencoder
 
 
 def _images(name, x):
@@ -224,45 +224,30 @@ def check_objectives(objectives):
 
 
 def summarize(records):
-    """One row per number of labels and classifier: the test accuracy's mean,
-    min and max over the draws. Classifiers are `scratch` and `frozen
-    (plain)`, `fine-tuned (plain)`, ... in `compare`'s order."""
-    rows = {}
-    for r in records:
-        if r["arm"] == "pretraining":
-            continue
-        name = _classifier(r["arm"], r["objective"])
-        rows.setdefault((r["labels"], name), []).append(r["test_accuracy"])
-    return [
-        {
-            "labels": n,
-            "classifier": name,
-            "mean": statistics.mean(values),
-            "min": min(values),
-            "max": max(values),
-            "draws": len(values),
-        }
-        for (n, name), values in rows.items()
+    """One row per number of labels and classifier: `tables.summarize` rows
+    with `test_accuracy` as `[mean, lowest, highest]` over the draws.
+    Classifiers are `scratch`, `frozen (plain)`, `fine-tuned (plain)`, ...
+    in the order they ran."""
+    trained = [
+        {**r, "classifier": _classifier(r["arm"], r["objective"])}
+        for r in records
+        if r["arm"] != "pretraining"
     ]
+    return tables.summarize(trained, ("labels", "classifier"), ("test_accuracy",))
 
 
 def format_table(rows):
     """`summarize`'s rows as a table: one line per number of labels, one
-    column per classifier, `mean (min-max)` over the draws."""
+    column per classifier, `mean (lowest-highest)` over the draws."""
     names = list(dict.fromkeys(r["classifier"] for r in rows))
-    counts = sorted({r["labels"] for r in rows})
-    cell = {(r["labels"], r["classifier"]): r for r in rows}
-    width = max(19, *(len(n) for n in names))
-    head = f"{'labels':>6}  " + "  ".join(f"{n:>{width}}" for n in names)
-    lines = [head, "-" * len(head)]
-    for n in counts:
-        values = []
-        for name in names:
-            r = cell.get((n, name))
-            text = "-" if r is None else f"{r['mean']:.3f} ({r['min']:.3f}-{r['max']:.3f})"
-            values.append(f"{text:>{width}}")
-        lines.append(f"{n:>6}  " + "  ".join(values))
-    return "\n".join(lines)
+    cell = {
+        (r["labels"], r["classifier"]): tables.span(r["test_accuracy"], r["runs"]) for r in rows
+    }
+    lines = [
+        [n, *(cell.get((n, name), "-") for name in names)]
+        for n in sorted({r["labels"] for r in rows})
+    ]
+    return tables.format_table(["labels", *names], lines, align=">" * (len(names) + 1))
 
 
 def linear_autoencoder_vs_pca(x, dims=8, *, epochs=8, batch_size=128):
@@ -273,7 +258,8 @@ def linear_autoencoder_vs_pca(x, dims=8, *, epochs=8, batch_size=128):
     principal components, and it does so by spanning the same subspace,
     though in its own basis: the numbers need not be the components, only
     their span is the same. The principal angles between the decoder's
-    subspace and PCA's (computed with NumPy's SVD) measure how close it got.
+    subspace and PCA's (`scipy.linalg.subspace_angles`) measure how close it
+    got.
 
     Args:
         x: images `(n, 28, 28, 1)`.
@@ -306,8 +292,8 @@ def linear_autoencoder_vs_pca(x, dims=8, *, epochs=8, batch_size=128):
     data32 = centred.astype(np.float32)
     model.fit(data32, data32, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True)
     decoder = keras.ops.convert_to_numpy(model.get_layer("decode").kernel).astype(np.float64)
-    basis, _ = np.linalg.qr(decoder.T)  # (784, dims): the decoder's subspace
-    cosines = np.clip(np.linalg.svd(components @ basis, compute_uv=False), -1.0, 1.0)
+    # The decoder's rows span its subspace of the 784 pixels; PCA's rows span PCA's.
+    angles = scipy.linalg.subspace_angles(components.T, decoder.T)
     ae_recon = model.predict(data32, batch_size=1000, verbose=0)
     pca_mse = float(np.mean((centred - pca_recon) ** 2))
     ae_mse = float(np.mean((centred - ae_recon) ** 2))
@@ -315,7 +301,7 @@ def linear_autoencoder_vs_pca(x, dims=8, *, epochs=8, batch_size=128):
     variances = singular**2 / len(centred)  # along each principal component
     return {
         "variances": variances[: dims + 1].tolist(),
-        "angles_degrees": sorted(np.degrees(np.arccos(cosines)).tolist()),
+        "angles_degrees": sorted(np.degrees(angles).tolist()),
         "pca_mse": pca_mse,
         "autoencoder_mse": ae_mse,
         "mean_image_mse": total,

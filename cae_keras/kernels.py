@@ -53,6 +53,10 @@ def max_unpool2d(pooled, pool_input, pool_size, strides, padding):
     The gradient with respect to `pooled` is exact (each window receives the
     upstream gradient at the cell it chose); `pool_input` gets zeros.
 
+    `MaxUnpooling2D` checks the shapes and casts what is not floating-point
+    before it calls this; sizes known only when a TensorFlow graph runs are
+    checked here, as `InvalidArgumentError`.
+
     Args:
         pooled: tensor `(batch, pooled_rows, pooled_cols, channels)`.
         pool_input: tensor `(batch, rows, cols, channels)`; pooling it with
@@ -65,23 +69,9 @@ def max_unpool2d(pooled, pool_input, pool_size, strides, padding):
     Returns:
         A tensor with the shape of `pool_input` and the dtype of `pooled`.
 
-    Raises:
-        ValueError: `pooled` does not have exactly the batch, rows, columns
-            and channels that pooling `pool_input` gives (checked at run time
-            in a TensorFlow graph where sizes are known only then, as
-            `InvalidArgumentError` with the same words), or an input is not
-            floating-point.
     """
     (kh, kw), (sh, sw) = pool_size, strides
-    config = ((kh, kw), (sh, sw), shapes.check_padding(padding))
-    for name, x in (("pooled", pooled), ("pool_input", pool_input)):
-        dtype = keras.backend.standardize_dtype(x.dtype)
-        if not dtype.startswith(("float", "bfloat")):
-            raise ValueError(
-                f"`{name}` must be a floating-point tensor, got dtype {dtype} "
-                "(cast it first, e.g. keras.ops.cast(x, 'float32'); the layer does this)."
-            )
-    _check_unpool_shapes(known_shape(pooled.shape), known_shape(pool_input.shape), config)
+    config = ((kh, kw), (sh, sw), padding)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         return _max_unpool2d_tensorflow(pooled, pool_input, config)
@@ -168,45 +158,16 @@ def max_unpool2d_from_positions(pooled, positions, output_size, pool_size, strid
     Returns:
         A tensor `(batch, rows, cols, channels)` of pooled's dtype.
     """
-    config = (tuple(pool_size), tuple(strides), shapes.check_padding(padding))
+    # `MaxUnpooling2D` checked every shape it can see; a size known only when
+    # a TensorFlow graph runs is checked below, where it becomes known.
+    config = (tuple(pool_size), tuple(strides), padding)
     pooled_shape, positions_shape = known_shape(pooled.shape), known_shape(positions.shape)
-    if (
-        len(pooled_shape) != 4
-        or len(positions_shape) != 4
-        or any(
-            a is not None and b is not None and a != b
-            for a, b in zip(pooled_shape, positions_shape)
-        )
-    ):
-        raise ValueError(
-            "`positions` must have the shape of `pooled` (one offset per pooled value), "
-            f"got `pooled` of shape {pooled_shape} and `positions` of shape {positions_shape}."
-        )
     rows, cols = output_size
-    target = (pooled_shape[0], known_shape((rows,))[0], known_shape((cols,))[0], pooled_shape[3])
-    try:
-        expected = _expected_pooled_shape(target, config)
-    except ValueError as error:
-        expected = error
-    if isinstance(expected, ValueError) or any(
-        a is not None and b is not None and a != b for a, b in zip(pooled_shape, expected)
-    ):
-        (kh, kw), (sh, sw), pad = config
-        raise ValueError(
-            f"`pooled` of shape {pooled_shape} does not come from pooling an image of "
-            f"output size ({target[1]}, {target[2]}) with pool_size=({kh}, {kw}), "
-            f"strides=({sh}, {sw}), padding={pad!r}"
-            + (
-                f": {expected}"
-                if isinstance(expected, ValueError)
-                else f", which gives (batch, {expected[1]}, {expected[2]}, channels)."
-            )
-        )
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        if None in pooled_shape + positions_shape + target:
+        if None in pooled_shape + positions_shape + known_shape((rows, cols)):
             (kh, kw), (sh, sw), pad = config
             got = tf.concat([tf.shape(pooled), tf.shape(positions)], 0)
             want_rows = _pool_length(rows, kh, sh, pad)
@@ -339,45 +300,6 @@ def known_shape(shape):
     """`shape` with every size that is not a plain integer as `None`: sizes
     known only at run time, or symbolic (as jax2tf's exporter traces them)."""
     return tuple(d if isinstance(d, int) else None for d in shape)
-
-
-def _unpool_mismatch(pooled_shape, input_shape, config):
-    (kh, kw), (sh, sw), padding = config
-    return (
-        f"`pooled` must have the batch, rows, columns and channels that pooling "
-        f"`pool_input` gives (pool_size=({kh}, {kw}), strides=({sh}, {sw}), "
-        f"padding={padding!r}), got `pooled` of shape {pooled_shape} and "
-        f"`pool_input` of shape {input_shape}"
-    )
-
-
-def _expected_pooled_shape(input_shape, config):
-    """What pooling `input_shape` gives, `None` where a size is unknown."""
-    (kh, kw), (sh, sw), padding = config
-    batch, rows, cols, channels = input_shape
-    return (
-        batch,
-        None if rows is None else shapes.pool_output_length(rows, kh, sh, padding),
-        None if cols is None else shapes.pool_output_length(cols, kw, sw, padding),
-        channels,
-    )
-
-
-def _check_unpool_shapes(pooled_shape, input_shape, config):
-    """Every size known now must match; the rest is checked at run time."""
-    for name, shape in (("pooled", pooled_shape), ("pool_input", input_shape)):
-        if len(shape) != 4:
-            raise ValueError(
-                f"`{name}` must be a 4D tensor (batch, rows, cols, channels), got shape {shape}."
-            )
-    try:
-        expected = _expected_pooled_shape(input_shape, config)
-    except ValueError as error:
-        raise ValueError(
-            f"{_unpool_mismatch(pooled_shape, input_shape, config)}: {error}"
-        ) from None
-    if any(a is not None and b is not None and a != b for a, b in zip(pooled_shape, expected)):
-        raise ValueError(_unpool_mismatch(pooled_shape, input_shape, config) + ".")
 
 
 # -- the keras.ops formula (TensorFlow through XLA, and JAX) ------------------

@@ -1,8 +1,10 @@
-"""The autoencoders the lessons port, built with `keras.Input`.
+"""The models the commands train, built with `keras.Input`.
 
-Layer names follow the sources (conv1, pool1, unpool1, deconv1 for CNTK's
-single-layer example; conv_A ... deconv_A for its two-layer stack), so a student
-finds the encoder the way the original did: by name.
+Each is an architecture a lesson writes out layer by layer;
+`tests/test_lesson_models.py` keeps the two the same. Layer names follow the
+sources (conv1, pool1, unpool1, deconv1 for CNTK's single-layer example;
+conv_A ... deconv_A for its two-layer stack), so a student finds the encoder the
+way the original did: by name.
 """
 
 import keras
@@ -14,8 +16,6 @@ from cae_keras.layers import (
     CropLike,
     MaxPoolingWithPositions2D,
     MaxUnpooling2D,
-    TiedConv2DTranspose,
-    VariationalSampling,
 )
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -185,101 +185,8 @@ def encoder_of(model, code_layer=None):
     )
 
 
-def denoising_autoencoder(filters=(16, 32), unpooling="max"):
-    """A small two-stage convolutional autoencoder for denoising (lesson 08).
-
-    conv1 (`filters[0]`, 3x3, same, ReLU) -> pool1 2x2 -> conv2 (`filters[1]`,
-    3x3, same, ReLU) -> pool2 2x2, a 7x7 x `filters[1]` code -> unpool2 ->
-    deconv2 (`filters[0]`, 3x3, same, ReLU) -> unpool1 -> deconv1 (1, 3x3,
-    same, sigmoid), back to 28x28x1 pixels in 0-1.
-
-    Args:
-        filters: filters of conv1 and conv2. Default `(16, 32)`.
-        unpooling: `"max"`, `MaxUnpooling2D` with the positions from conv2
-            and conv1, or `"upsample"`, `UpSampling2D`, which needs none.
-
-    Returns:
-        A `keras.Model` from 28x28x1 images to 28x28x1 images.
-
-    Example:
-
-    >>> denoising_autoencoder().get_layer("pool2").output.shape
-    (None, 7, 7, 32)
-    """
-    if isinstance(filters, int) or len(filters) != 2:
-        raise ValueError(f"`filters` must be a pair of positive integers, got {filters!r}.")
-    f1, f2 = (checks.positive_int("filters", f) for f in filters)
-    unpool1, unpool2 = _unpool(unpooling, 2, "unpool1"), _unpool(unpooling, 2, "unpool2")
-    image = keras.Input(IMAGE_SHAPE, name="image")
-    conv1 = layers.Conv2D(f1, 3, padding="same", activation="relu", name="conv1")(image)
-    pool1 = layers.MaxPooling2D(2, name="pool1")(conv1)
-    conv2 = layers.Conv2D(f2, 3, padding="same", activation="relu", name="conv2")(pool1)
-    pool2 = layers.MaxPooling2D(2, name="pool2")(conv2)
-    x = unpool2(pool2, conv2)
-    x = layers.Conv2DTranspose(f1, 3, padding="same", activation="relu", name="deconv2")(x)
-    x = unpool1(x, conv1)
-    x = layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid", name="deconv1")(x)
-    return keras.Model(image, x, name=f"denoising_{unpooling}")
-
-
-def with_positions_from(model):
-    """A trained max-unpooling `denoising_autoencoder` rewired to take its
-    unpooling positions from a second image: values from the first input,
-    positions from the second.
-
-    Feeding `[noisy, clean]` asks what the denoiser would do if its positions
-    were not noisy: the same layers and weights (shared, not copied), only
-    `conv1` and `conv2` run a second time on the clean image to choose where
-    each unpooled value goes.
-
-    Args:
-        model: a model from `denoising_autoencoder(unpooling="max")`.
-
-    Returns:
-        A `keras.Model` from `[values_image, positions_image]` to 28x28x1.
-    """
-    if not isinstance(model, keras.Model):
-        raise ValueError(
-            "`model` must come from denoising_autoencoder(unpooling='max'), got "
-            f"{type(model).__name__}."
-        )
-    names = {layer.name for layer in model.layers}
-    if not {"conv1", "pool1", "conv2", "pool2", "unpool2", "unpool1"} <= names or not isinstance(
-        model.get_layer("unpool1"), MaxUnpooling2D
-    ):
-        raise ValueError(
-            f"`model` must come from denoising_autoencoder(unpooling='max'), got {model.name!r}."
-        )
-    layer = model.get_layer
-    values = keras.Input(IMAGE_SHAPE, name="values_image")
-    positions = keras.Input(IMAGE_SHAPE, name="positions_image")
-    conv1_v, conv1_p = layer("conv1")(values), layer("conv1")(positions)
-    conv2_v = layer("conv2")(layer("pool1")(conv1_v))
-    conv2_p = layer("conv2")(layer("pool1")(conv1_p))
-    x = layer("unpool2")([layer("pool2")(conv2_v), conv2_p])
-    x = layer("unpool1")([layer("deconv2")(x), conv1_p])
-    return keras.Model([values, positions], layer("deconv1")(x), name=f"{model.name}_positions")
-
-
-def _latent_encoder_trunk(image):
-    """Lesson 06's two stride-2 convolutions, 28x28 -> 7x7x64, shared by its
-    autoencoder and lesson 09's VAE."""
-    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(image)
-    return layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
-
-
-def _latent_decoder_tail(y, activation=None):
-    """Lesson 06's last two transposed convolutions, 7x7x64 -> 28x28x1."""
-    y = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="deconv2")(
-        y
-    )
-    return layers.Conv2DTranspose(
-        1, 7, strides=2, padding="same", activation=activation, name="deconv3"
-    )(y)
-
-
 def latent_autoencoder(latent_dim=2):
-    """The 2-D latent convolutional autoencoder: encoder, decoder, autoencoder.
+    """The 2-D latent convolutional autoencoder of lesson 06.
 
     Encoder: Conv2D(32, 3, strides 2, same, ReLU) -> Conv2D(64, 3, strides 2,
     same, ReLU) -> Conv2D(latent_dim, 7, valid), a 1x1 x `latent_dim` code.
@@ -287,180 +194,31 @@ def latent_autoencoder(latent_dim=2):
     strides 2, same, ReLU) -> Conv2DTranspose(1, 7, strides 2, same).
 
     Returns:
-        `(encoder, decoder, autoencoder)`: the encoder maps images to codes of
-        shape `(1, 1, latent_dim)`, the decoder maps codes back to 28x28x1.
+        A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions made
+        of two models, `get_layer("encoder")` (images to `(1, 1, latent_dim)`
+        codes) and `get_layer("decoder")` (codes back to images).
 
     Example:
 
-    >>> encoder, decoder, autoencoder = latent_autoencoder()
-    >>> encoder.output.shape, decoder.output.shape
-    ((None, 1, 1, 2), (None, 28, 28, 1))
+    >>> autoencoder = latent_autoencoder()
+    >>> autoencoder.get_layer("encoder").output.shape
+    (None, 1, 1, 2)
     """
     latent_dim = checks.positive_int("latent_dim", latent_dim)
     image = keras.Input(IMAGE_SHAPE, name="image")
-    x = _latent_encoder_trunk(image)  # built first: layers draw their initial weights in order
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(image)
+    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
     code = layers.Conv2D(latent_dim, 7, padding="valid", name="code")(x)
     encoder = keras.Model(image, code, name="encoder")
 
     code_in = keras.Input((1, 1, latent_dim), name="code")
     y = layers.Conv2DTranspose(64, 7, padding="valid", activation="relu", name="deconv1")(code_in)
-    decoder = keras.Model(code_in, _latent_decoder_tail(y), name="decoder")
-
-    autoencoder = keras.Model(image, decoder(encoder(image)), name="latent_autoencoder")
-    return encoder, decoder, autoencoder
-
-
-def _vae_decoder(latent_dim, name):
-    """The decoder of lesson 09: lesson 06's shapes, a Dense first layer, a sigmoid."""
-    code_in = keras.Input((1, 1, latent_dim), name="code")
-    # A 7x7 VALID transposed convolution of a 1x1 code is a Dense layer to 7x7x64
-    # with one bias per channel; as a Dense layer it has one bias per pixel, so
-    # moving every code by the same amount costs the reconstruction nothing,
-    # and the KL term can centre the codes on the prior.
-    y = layers.Flatten(name="flatten")(code_in)
-    y = layers.Dense(7 * 7 * 64, activation="relu", name="deconv1")(y)
-    y = layers.Reshape((7, 7, 64), name="reshape")(y)
-    return keras.Model(code_in, _latent_decoder_tail(y, "sigmoid"), name=name)
-
-
-def variational_autoencoder(latent_dim=2, beta=1.0, seed=None):
-    """Lesson 06's autoencoder made variational: encoder, decoder, VAE.
-
-    The encoder's two convolutions are lesson 06's; its last layer is split
-    in two heads, `z_mean` and `z_log_var` (Conv2D(latent_dim, 7, valid)
-    each). `VariationalSampling` draws the code and adds `beta` times the KL
-    term. The decoder has lesson 06's shapes (1x1 -> 7x7x64 -> 14x14x32 ->
-    28x28x1) with two changes: its first layer is a Dense layer to 7x7x64, the
-    same map as lesson 06's 7x7 transposed convolution of a 1x1 code but with
-    a bias per pixel, so the KL term can move the codes to the prior's centre
-    at no cost to the reconstruction; and a sigmoid on its last layer, since
-    the reconstruction term is a Bernoulli likelihood
-    (`metrics.summed_binary_crossentropy`).
-
-    Args:
-        latent_dim: numbers in the code. Default 2.
-        beta: weight of the KL term. Default 1.0.
-        seed: seed of the sampling noise. Default `None`.
-
-    Returns:
-        `(encoder, decoder, vae)`: the encoder maps images to `[z_mean,
-        z_log_var]`, each `(1, 1, latent_dim)`; the decoder maps a code to
-        28x28x1 pixels in 0-1; the VAE maps images to reconstructions.
-
-    Example:
-
-    >>> encoder, decoder, vae = variational_autoencoder()
-    >>> [tuple(t.shape) for t in encoder.outputs], tuple(vae.output.shape)
-    ([(None, 1, 1, 2), (None, 1, 1, 2)], (None, 28, 28, 1))
-    """
-    latent_dim = checks.positive_int("latent_dim", latent_dim)
-    image = keras.Input(IMAGE_SHAPE, name="image")
-    x = _latent_encoder_trunk(image)
-    z_mean = layers.Conv2D(latent_dim, 7, padding="valid", name="z_mean")(x)
-    z_log_var = layers.Conv2D(latent_dim, 7, padding="valid", name="z_log_var")(x)
-    encoder = keras.Model(image, [z_mean, z_log_var], name="vae_encoder")
-    decoder = _vae_decoder(latent_dim, "vae_decoder")
-    mean, log_var = encoder(image)
-    code = VariationalSampling(beta=beta, seed=seed, name="sampling")([mean, log_var])
-    vae = keras.Model(image, decoder(code), name="variational_autoencoder")
-    return encoder, decoder, vae
-
-
-def variational_twin(latent_dim=2):
-    """The VAE without what makes it variational: its autoencoder twin.
-
-    The same encoder trunk with the `z_mean` head alone, the same decoder, no
-    sampling and no KL term. Trained with the same reconstruction loss, it
-    shows what the sampling and the KL term change, and nothing else.
-
-    Returns:
-        `(encoder, decoder, autoencoder)`, shaped as `variational_autoencoder`'s
-        (the encoder outputs the code alone).
-
-    Example:
-
-    >>> encoder, decoder, autoencoder = variational_twin()
-    >>> tuple(encoder.output.shape), autoencoder.count_params()
-    ((None, 1, 1, 2), 54531)
-    """
-    latent_dim = checks.positive_int("latent_dim", latent_dim)
-    image = keras.Input(IMAGE_SHAPE, name="image")
-    code = layers.Conv2D(latent_dim, 7, padding="valid", name="z_mean")(
-        _latent_encoder_trunk(image)
+    y = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="deconv2")(
+        y
     )
-    encoder = keras.Model(image, code, name="twin_encoder")
-    decoder = _vae_decoder(latent_dim, "twin_decoder")
-    return encoder, decoder, keras.Model(image, decoder(code), name="variational_twin")
-
-
-TIED_LAYERS = ("deconv1", "deconv2")
-
-
-def tied_autoencoder(tied=True, dropout=0.5):
-    """The Lasagne tied-weights autoencoder, or its untied twin, or a mix.
-
-    conv1 (32, 5x5, tanh) -> pool1 -> conv2 (32, 5x5, tanh) -> pool2 -> flatten
-    (512) -> dropout1 -> dense1 256 -> dropout2 -> dense2 512 -> reshape 4x4x32
-    -> upsample 2 -> deconv2 (transposed conv with conv2's kernel, tanh) ->
-    upsample 2 -> deconv1 (transposed conv with conv1's kernel), back to 28x28x1.
-    As in the Lasagne model, dropout acts on the input of each dense layer.
-
-    Args:
-        tied: which decoder layers borrow their encoder twin's kernel
-            (`TiedConv2DTranspose`; the others own theirs, `Conv2DTranspose`
-            with the same shapes): `True` both (the Lasagne model), `False`
-            neither (the untied twin), or a list of names from `"deconv1"`
-            (conv1's kernel) and `"deconv2"` (conv2's).
-        dropout: dropout rate on the input of each dense layer. Default 0.5.
-
-    Returns:
-        A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions, named
-        `tied_autoencoder`, `untied_autoencoder` or `tied_deconv1_autoencoder`
-        (and so on) for a mix.
-
-    Example:
-
-    >>> only = tied_autoencoder(tied=["deconv1"])
-    >>> type(only.get_layer("deconv1")).__name__, type(only.get_layer("deconv2")).__name__
-    ('TiedConv2DTranspose', 'Conv2DTranspose')
-    """
-    if isinstance(tied, bool):
-        tied_names = set(TIED_LAYERS) if tied else set()
-    elif isinstance(tied, (list, tuple, set, frozenset)) and set(tied) <= set(TIED_LAYERS):
-        tied_names = set(tied)
-    else:
-        raise ValueError(
-            f"`tied` must be True, False or a list of names from {list(TIED_LAYERS)}, got {tied!r}."
-        )
-    dropout = checks.rate("dropout", dropout)
-    image = keras.Input(IMAGE_SHAPE, name="image")
-    conv1 = layers.Conv2D(32, 5, activation="tanh", name="conv1")
-    conv2 = layers.Conv2D(32, 5, activation="tanh", name="conv2")
-    x = layers.MaxPooling2D(2, name="pool1")(conv1(image))  # 24 -> 12
-    x = layers.MaxPooling2D(2, name="pool2")(conv2(x))  # 8 -> 4
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dropout(dropout, name="dropout1")(x)
-    x = layers.Dense(256, activation="tanh", name="dense1")(x)
-    x = layers.Dropout(dropout, name="dropout2")(x)
-    x = layers.Dense(512, activation="tanh", name="dense2")(x)
-    x = layers.Reshape((4, 4, 32), name="reshape")(x)
-    x = layers.UpSampling2D(2, name="upsample2")(x)  # 4 -> 8
-    if "deconv2" in tied_names:
-        x = TiedConv2DTranspose(conv2, activation="tanh", name="deconv2")(x)  # 8 -> 12
-    else:
-        x = layers.Conv2DTranspose(32, 5, activation="tanh", name="deconv2")(x)
-    x = layers.UpSampling2D(2, name="upsample1")(x)  # 12 -> 24
-    if "deconv1" in tied_names:
-        x = TiedConv2DTranspose(conv1, name="deconv1")(x)  # 24 -> 28
-    else:
-        x = layers.Conv2DTranspose(1, 5, name="deconv1")(x)
-    if tied_names == set(TIED_LAYERS):
-        name = "tied_autoencoder"
-    elif not tied_names:
-        name = "untied_autoencoder"
-    else:
-        name = "tied_" + "_".join(sorted(tied_names)) + "_autoencoder"
-    return keras.Model(image, x, name=name)
+    y = layers.Conv2DTranspose(1, 7, strides=2, padding="same", name="deconv3")(y)
+    decoder = keras.Model(code_in, y, name="decoder")
+    return keras.Model(image, decoder(encoder(image)), name="latent_autoencoder")
 
 
 def small_encoder(code_size=64, name="encoder"):
@@ -491,12 +249,13 @@ def small_autoencoder(code_size=64):
     stride 2, sigmoid) 14 -> 28, so it trains with binary cross-entropy.
 
     Returns:
-        `(encoder, decoder, autoencoder)`, sharing their layers.
+        A `keras.Model` from images to reconstructions made of two models,
+        `get_layer("encoder")` and `get_layer("decoder")`.
 
     Example:
 
-    >>> encoder, decoder, autoencoder = small_autoencoder(16)
-    >>> encoder.output.shape, autoencoder.output.shape
+    >>> autoencoder = small_autoencoder(16)
+    >>> autoencoder.get_layer("encoder").output.shape, autoencoder.output.shape
     ((None, 16), (None, 28, 28, 1))
     """
     encoder = small_encoder(code_size)
@@ -510,8 +269,8 @@ def small_autoencoder(code_size=64):
         1, 3, strides=2, padding="same", activation="sigmoid", name="deconv1"
     )(y)
     decoder = keras.Model(code, y, name="decoder")
-    autoencoder = keras.Model(encoder.input, decoder(encoder.output), name="small_autoencoder")
-    return encoder, decoder, autoencoder
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    return keras.Model(image, decoder(encoder(image)), name="small_autoencoder")
 
 
 def classifier_on(encoder, trainable=True, classes=10, name="classifier"):

@@ -1,8 +1,7 @@
 """Running and checking the lessons.
 
 `execute_notebooks` re-executes lessons in place in a fresh kernel, the way they
-are committed; `lesson_setup` is the one call at the top of every lesson;
-`hygiene_problems` lists what a committed lesson must not have.
+are committed; `lesson_setup` is the one call at the top of every lesson.
 """
 
 import json
@@ -12,7 +11,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from cae_keras import REPOSITORY, REPOSITORY_URL, checks
+from cae_keras import checks
 from cae_keras.publish import json_safe, write_file
 
 # TensorFlow's C++ logging goes to the kernel's stderr in Jupyter and papermill
@@ -26,40 +25,6 @@ _TF_LOG_LINE = re.compile(
     r"|.*rebuild TensorFlow with the appropriate compiler flags\."
     r")$"
 )
-
-
-def colab_url(notebook_name):
-    """The Colab address of a lesson in the public repository."""
-    name = str(notebook_name)
-    if "/" in name or "\\" in name or not name.endswith(".ipynb"):
-        raise ValueError(
-            f"`notebook_name` must be a lesson's file name such as '04_cntk_autoencoder.ipynb', "
-            f"got {notebook_name!r}."
-        )
-    return (
-        f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{notebook_name}"
-    )
-
-
-def colab_badge(notebook_name):
-    """Markdown for the "Open in Colab" badge of a lesson."""
-    return (
-        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-        f"({colab_url(notebook_name)})"
-    )
-
-
-def install_cell_source():
-    """The guarded first code cell: on Colab only, install cae-keras."""
-    return (
-        "# On Colab, install cae-keras first; a local clone has it installed already.\n"
-        "import subprocess\n"
-        "import sys\n"
-        "\n"
-        'if "google.colab" in sys.modules:\n'
-        f'    url = "git+{REPOSITORY_URL}"\n'
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", url], check=True)'
-    )
 
 
 def lesson_setup(output_dir):
@@ -207,40 +172,3 @@ def execute_notebooks(paths, timeout=900, log=print):
         _clean_outputs(nb)
         write_file(path, lambda f, nb=nb: nbformat.write(nb, f))
     return failures
-
-
-def hygiene_problems(nb, name, forbidden_paths=()):
-    """What is wrong with a committed lesson, as a list of sentences.
-
-    Checks: one cell tagged `parameters`; the Colab badge and install cell match
-    `cae_keras.REPOSITORY`; kernelspec `python3`; every code cell executed, in
-    order 1, 2, 3, ...; no error output; no stray cell metadata; no
-    `forbidden_paths` (such as this machine's home folder) in any output.
-    """
-    problems = []
-    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if len(tagged) != 1:
-        problems.append(f"{len(tagged)} cells tagged 'parameters', expected 1")
-    if colab_badge(name) not in nb.cells[0].source:
-        problems.append("first cell lacks the Colab badge for this lesson")
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    if not code or code[0].source != install_cell_source():
-        problems.append("first code cell is not the guarded Colab install cell")
-    kernelspec = nb.metadata.get("kernelspec", {})
-    if kernelspec.get("name") != "python3":
-        problems.append(f"kernelspec is {kernelspec.get('name')!r}, expected 'python3'")
-    counts = [c.get("execution_count") for c in code]
-    if counts != list(range(1, len(code) + 1)):
-        problems.append(f"execution counts {counts} are not 1..{len(code)} from one clean run")
-    for i, cell in enumerate(nb.cells):
-        extra = set(cell.get("metadata", {})) - {"tags"}
-        if extra:
-            problems.append(f"cell {i} has stray metadata {sorted(extra)}")
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                problems.append(f"cell {i} holds an error: {output.get('ename')}")
-            text = json.dumps(output)
-            for path in forbidden_paths:
-                if path and path in text:
-                    problems.append(f"cell {i} output shows the path {path!r}")
-    return problems

@@ -466,8 +466,8 @@ def accuracy_vs_labels(rows, title="Test accuracy against the number of labels")
     draw as a band.
 
     Args:
-        rows: `fewlabels.summarize` rows (`labels`, `classifier`, `mean`,
-            `min`, `max`).
+        rows: `fewlabels.summarize` rows (`labels`, `classifier` and
+            `test_accuracy`, `[mean, lowest, highest]`).
         title: the axes' title.
     """
     from matplotlib.ticker import FixedLocator, NullLocator
@@ -485,7 +485,7 @@ def accuracy_vs_labels(rows, title="Test accuracy against the number of labels")
         arm = name.split(" (")[0]
         ax.plot(
             n,
-            [r["mean"] for r in mine],
+            [r["test_accuracy"][0] for r in mine],
             ls=styles.get(arm, "-"),
             lw=2 if arm == "frozen" else 1.5,
             marker={None: "o", "plain": "s", "denoising": "^"}.get(objective, "D"),
@@ -494,7 +494,12 @@ def accuracy_vs_labels(rows, title="Test accuracy against the number of labels")
             label=name,
         )
         ax.fill_between(
-            n, [r["min"] for r in mine], [r["max"] for r in mine], color=colour, alpha=0.12, lw=0
+            n,
+            [r["test_accuracy"][1] for r in mine],
+            [r["test_accuracy"][2] for r in mine],
+            color=colour,
+            alpha=0.12,
+            lw=0,
         )
     # Ten digits: a classifier that guesses scores 0.1.
     ax.axhline(0.1, color="0.4", lw=1, ls="-.", label="chance (1 in 10)")

@@ -1,8 +1,8 @@
 """Writing a job's results so that a run is never lost, half-written or mixed.
 
 Every job that writes a single file (a lesson's `metrics.json`, a re-executed
-lesson, `anomaly --json`) goes through `write_file`; every job that writes a
-folder of results (`python -m cae_keras reproduce`, `fewlabels`) goes through
+lesson) goes through `write_file`; every job that writes a folder of results
+(the `reproduce`, `anomaly`, `fewlabels` and `segment` commands) goes through
 `publishing`. The design, one folder per run and one pointer swapped
 atomically:
 
@@ -97,25 +97,6 @@ def check_output_folder(out, manifest_name="results.json"):
             "move it away or choose another output folder.",
         )
     return out
-
-
-def check_output_file(path):
-    """`path` as a `Path`, or a `ValueError` saying why no file can be written
-    there: it is empty, names a folder, or its folder is missing or read-only.
-
-    Checked before a job's work, so a bad path costs nothing.
-    """
-    if not str(path).strip():
-        raise ValueError("expected a file name, got an empty string.")
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{str(path)!r} is a folder, expected a file name.")
-    folder = path.resolve().parent
-    if not folder.is_dir():
-        raise ValueError(f"no folder to write {str(path)!r} into ({str(folder)!r} is missing).")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write into {str(folder)!r} (no write permission).")
-    return path
 
 
 def json_safe(value):

@@ -13,7 +13,6 @@ rows of `python -m cae_keras reproduce`.
 """
 
 import math
-import statistics
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from cae_keras import checks, models
+from cae_keras import checks, models, tables
 from cae_keras.data import load_for_job
 from cae_keras.metrics import evaluate_rmse, mse_per_image
 from cae_keras.training import (
@@ -318,7 +317,7 @@ def run_variant(
 
 
 def summarize(records, targets=True):
-    """One row per variant from per-seed records of one or both recipes.
+    """One row per variant and recipe from per-seed records.
 
     Args:
         records: records from `run_variant`.
@@ -326,101 +325,58 @@ def summarize(records, targets=True):
             default recipe's budget); otherwise `verdict` says so.
 
     Returns:
-        A list of dicts, in the order the variants first appear, with
-        `variant`, `code_shape`, `params`, `cntk_train_rmse`,
-        `cntk_test_rmse`, per recipe `{recipe}_test` (mean), `{recipe}_min`,
-        `{recipe}_max`, `{recipe}_train` (mean) and `{recipe}_seeds`, and
-        `target_test_rmse`, `meets_target` (every seed of ours at or below
-        the target; `None` without a target) and `verdict`.
+        `tables.summarize` rows: `variant`, `recipe`, `code_shape`, `params`,
+        `cntk_train_rmse`, `cntk_test_rmse`, `target_test_rmse`, `runs`,
+        `seeds`, `test_rmse` and `train_rmse` (each `[mean, lowest,
+        highest]`), then `meets_target` (every seed of our recipe at or below
+        the target; `None` where no target applies) and `verdict`.
     """
-    rows = {}
-    for r in records:
-        row = rows.setdefault(
-            r["variant"],
-            {
-                key: r[key]
-                for key in (
-                    "variant",
-                    "code_shape",
-                    "params",
-                    "cntk_train_rmse",
-                    "cntk_test_rmse",
-                    "target_test_rmse",
-                )
-            },
-        )
-        row.setdefault(f"{r['recipe']}_runs", []).append(r)
-    out = []
-    for row in rows.values():
-        for recipe in RECIPES:
-            runs = row.pop(f"{recipe}_runs", None)
-            if runs:
-                tests = [r["test_rmse"] for r in runs]
-                row[f"{recipe}_test"] = statistics.mean(tests)
-                row[f"{recipe}_min"], row[f"{recipe}_max"] = min(tests), max(tests)
-                row[f"{recipe}_train"] = statistics.mean(r["train_rmse"] for r in runs)
-                row[f"{recipe}_seeds"] = [r["seed"] for r in runs]
+    keep = ("code_shape", "params", "cntk_train_rmse", "cntk_test_rmse", "target_test_rmse")
+    rows = tables.summarize(records, ("variant", "recipe"), ("test_rmse", "train_rmse"), keep)
+    for row in rows:
         target = row["target_test_rmse"]
-        if not targets or "ours_max" not in row:
+        if not targets:
             row["meets_target"], row["verdict"] = None, "no target for this run"
-        elif target is None:
+        elif target is None or row["recipe"] != "ours":
             row["meets_target"], row["verdict"] = None, ""
         else:
-            row["meets_target"] = row["ours_max"] <= target
+            row["meets_target"] = row["test_rmse"][2] <= target
             row["verdict"] = "meets target" if row["meets_target"] else "MISSES target"
-        out.append(row)
-    return out
+    return rows
 
 
 def format_table(rows, targets=True):
     """Rows from `summarize` as a plain-text table, one line per variant.
 
-    Columns, two spaces apart: code shape, parameters, CNTK's published RMSE
-    (train, test), the test RMSE of CNTK's recipe in Keras and of ours where
-    trained (the mean over seeds, with min-max where there are several), our
-    train RMSE, and the target and verdict where `targets`.
+    Columns: code shape, parameters, CNTK's published RMSE (train, test), the
+    test RMSE of CNTK's recipe in Keras and of ours where trained (the mean
+    over seeds, with the lowest-highest where there are several), our train
+    RMSE, and the target and verdict where `targets`.
     """
-    several = any(len(row.get(f"{name}_seeds", [])) > 1 for row in rows for name in RECIPES)
-    width = 19 if several else 9
 
-    def num(v):
-        return "-" if v is None else f"{v:.3f}"
+    def num(value):
+        return "-" if value is None else f"{value:.3f}"
 
-    def cell(row, recipe):
-        if f"{recipe}_test" not in row:
-            return "-"
-        if len(row[f"{recipe}_seeds"]) == 1:
-            return num(row[f"{recipe}_test"])
-        low, high = row[f"{recipe}_min"], row[f"{recipe}_max"]
-        return f"{num(row[f'{recipe}_test'])} ({num(low)}-{num(high)})"
-
-    # (header, width, alignment, value of a row)
-    columns = [
-        ("variant", 20, "<", lambda r: r["variant"]),
-        ("code", 7, ">", lambda r: r["code_shape"]),
-        ("params", 6, ">", lambda r: str(r["params"])),
-        ("CNTK train", 10, ">", lambda r: num(r["cntk_train_rmse"])),
-        ("CNTK test", 9, ">", lambda r: num(r["cntk_test_rmse"])),
-        ("CNTK recipe", max(11, width), ">", lambda r: cell(r, "cntk")),
-        ("ours test", width, ">", lambda r: cell(r, "ours")),
-        ("ours train", 10, ">", lambda r: num(r.get("ours_train"))),
-    ]
-    if targets:
-        columns += [
-            ("target", 6, ">", lambda r: num(r["target_test_rmse"])),
-            ("verdict", 0, "<", lambda r: r["verdict"]),
-        ]
-
-    def line(values):
-        text = "  ".join(
-            f"{v:{align}{w}}" for v, (_, w, align, _) in zip(values, columns, strict=True)
-        )
-        return text.rstrip()
-
-    head = line([name for name, *_ in columns])
-    lines = [head, "-" * len(head)]
-    lines += [line([value(row) for *_, value in columns]) for row in rows]
-    return "\n".join(lines)
+    by_variant = {}
+    for row in rows:
+        by_variant.setdefault(row["variant"], {})[row["recipe"]] = row
+    header = ["variant", "code", "params", "CNTK train", "CNTK test", "CNTK recipe", "ours test"]
+    header += ["ours train"] + (["target", "verdict"] if targets else [])
+    lines = []
+    for variant, recipes in by_variant.items():
+        first, ours = next(iter(recipes.values())), recipes.get("ours")
+        test = {
+            name: tables.span(r["test_rmse"], r["runs"]) if (r := recipes.get(name)) else "-"
+            for name in RECIPES
+        }
+        line = [variant, first["code_shape"], first["params"], num(first["cntk_train_rmse"])]
+        line += [num(first["cntk_test_rmse"]), test["cntk"], test["ours"]]
+        line += [num(ours and ours["train_rmse"][0])]
+        if targets:
+            line += [num(first["target_test_rmse"]), ours["verdict"] if ours else ""]
+        lines.append(line)
+    align = "<" + ">" * (len(header) - 2) + ("<" if targets else ">")
+    return tables.format_table(header, lines, align)
 
 
 def first_images(model, images, n=5):

@@ -18,7 +18,7 @@ import time
 import keras
 import numpy as np
 
-from cae_keras import checks, data, metrics, models
+from cae_keras import checks, data, metrics, models, tables
 from cae_keras.data import digit_scenes, load_for_job
 from cae_keras.layers import CropLike, MaxUnpooling2D
 from cae_keras.training import balanced_class_weights, check_devices, say, train_segmenter
@@ -176,13 +176,16 @@ def decoder_rows(size, widths=(16, 32, 64), convs=2):
 def decoders_table(size, widths=(16, 32, 64), convs=2):
     """`decoder_rows` as a printed table."""
     rows, cols = checks.pair("size", size, 1)
-    lines = [f"{'model':<24}{'params':>8}  {'bytes/scene':>11}  takes from the encoder"]
-    for r in decoder_rows((rows, cols), widths, convs):
-        lines.append(
-            f"{NAMES[r['model']]:<24}{r['params']:>8}  {r['bytes']:>11,.0f}  {r['passes']}"
-        )
-    lines.append(f"bytes per {rows}x{cols} scene, summed over the {len(widths)} levels.")
-    return "\n".join(lines)
+    lines = [
+        [NAMES[r["model"]], r["params"], f"{r['bytes']:,.0f}", r["passes"]]
+        for r in decoder_rows((rows, cols), widths, convs)
+    ]
+    return tables.format_table(
+        ["model", "params", "bytes/scene", "takes from the encoder"],
+        lines,
+        align="<>><",
+        note=f"bytes per {rows}x{cols} scene, summed over the {len(widths)} levels.",
+    )
 
 
 def decoder_sizes(model, size):
@@ -294,48 +297,39 @@ def mean_iou(records, size):
 
 
 def summarize(records):
-    """One row per model: mean and min-max over seeds of each size's mIoU and
-    of the boundary mIoU at the largest size, with parameters and speed."""
-    rows = []
-    for kind in dict.fromkeys(r["model"] for r in records):
-        mine = [r for r in records if r["model"] == kind]
-        sizes = list(mine[0]["scores"])
-        row = {
-            "model": kind,
-            "seeds": [r["seed"] for r in mine],
-            "params": mine[0]["params"],
-            "seconds": float(np.mean([r["seconds"] for r in mine])),
-            "images_per_second": float(np.mean([r["images_per_second"] for r in mine])),
-            "bytes_passed": mine[0]["bytes_passed"],
+    """One row per model: `tables.summarize` rows with `miou_<size>` for each
+    evaluation size, `boundary_miou` at the largest, `seconds` and
+    `images_per_second`, each `[mean, lowest, highest]` over seeds, and the
+    model's `params` and `bytes_passed`."""
+    sizes = list(records[0]["scores"])
+    flat = [
+        {
+            **{f"miou_{size}": r["scores"][size]["miou"] for size in sizes},
+            **r,
+            "boundary_miou": r["scores"][sizes[-1]]["boundary_miou"],
+            "boundary_size": sizes[-1],
         }
-        for size in sizes:
-            values = [r["scores"][size]["miou"] for r in mine]
-            row[f"miou_{size}"] = [float(np.mean(values)), min(values), max(values)]
-        values = [r["scores"][sizes[-1]]["boundary_miou"] for r in mine]
-        row["boundary_size"] = sizes[-1]
-        row["boundary_miou"] = [float(np.mean(values)), min(values), max(values)]
-        rows.append(row)
-    return rows
+        for r in records
+    ]
+    values = [f"miou_{size}" for size in sizes] + ["boundary_miou", "seconds", "images_per_second"]
+    keep = ("params", "bytes_passed", "boundary_size")
+    return tables.summarize(flat, ("model",), values, keep)
 
 
 def format_table(rows):
     """`summarize`'s rows as the printed table."""
     sizes = [k.removeprefix("miou_") for k in rows[0] if k.startswith("miou_")]
-    span = lambda v: f"{v[0]:.3f} ({v[1]:.2f}-{v[2]:.2f})"  # noqa: E731
-    name = max(9, *(len(row["model"]) for row in rows))
-    head = [f"{'model':<{name}}", f"{'params':>7}", f"{'s':>6}", f"{'img/s':>6}"]
-    head += [f"{'mIoU ' + s:>19}" for s in sizes]
-    head += [f"{'boundary ' + rows[0]['boundary_size']:>19}"]
-    lines = ["  ".join(head), "-" * len("  ".join(head))]
-    for row in rows:
-        cells = [f"{row['model']:<{name}}", f"{row['params']:>7}", f"{row['seconds']:>6.1f}"]
-        cells += [f"{row['images_per_second']:>6.0f}"]
-        cells += [f"{span(row['miou_' + s]):>19}" for s in sizes]
-        cells += [f"{span(row['boundary_miou']):>19}"]
-        lines.append("  ".join(cells))
+    header = ["model", "params", "s", "img/s", *(f"mIoU {s}" for s in sizes)]
+    header.append(f"boundary {rows[0]['boundary_size']}")
+    lines = []
+    for r in rows:
+        spans = [tables.span(r[f"miou_{s}"], r["runs"], 3, 2) for s in sizes]
+        spans.append(tables.span(r["boundary_miou"], r["runs"], 3, 2))
+        line = [r["model"], r["params"], f"{r['seconds'][0]:.1f}"]
+        lines.append(line + [f"{r['images_per_second'][0]:.0f}", *spans])
     seeds = rows[0]["seeds"]
-    lines.append(f"mean over seeds {seeds} (lowest-highest); the same test scenes for every row.")
-    return "\n".join(lines)
+    note = f"mean over seeds {seeds} (lowest-highest); the same test scenes for every row."
+    return tables.format_table(header, lines, note=note if len(seeds) > 1 else None)
 
 
 def check_settings(settings):

@@ -47,7 +47,6 @@ def step_size(learning_rate, decay, n_images, batch_size, epochs):
 def train_autoencoder(
     model,
     x_train,
-    x_val=None,
     *,
     epochs=5,
     batch_size=64,
@@ -57,21 +56,16 @@ def train_autoencoder(
     verbose="auto",
     callbacks=None,
     optimizer=None,
-    targets=None,
-    val_targets=None,
 ):
-    """Compile `model` with Adam (or `optimizer`) and train it to reconstruct `x_train`
-    (or to map `x_train` to `targets`, as a denoiser maps noisy to clean images).
+    """Compile `model` with Adam (or `optimizer`) and train it to reconstruct
+    `x_train`: the training step of the `reproduce` and `anomaly` jobs. (The
+    lessons write theirs out: `compile`, then `fit`.)
 
     Args:
         model: a Keras model from images to images of the same shape; a
             fully convolutional one (`keras.Input((None, None, c))`) is
             checked on the first image.
         x_train: training images, `(n, 28, 28, 1)`.
-        x_val: optional validation images, evaluated after every epoch. Carve
-            them from the training images (`data.split_validation`), never
-            pass the test set: a test set watched every epoch is no longer
-            a test.
         epochs: passes over `x_train`. Default 5.
         batch_size: images per step. Default 64.
         learning_rate: Adam's initial step size. Default 3e-3.
@@ -85,9 +79,6 @@ def train_autoencoder(
         optimizer: a Keras optimizer to use instead of Adam; `learning_rate`
             and `decay` then do not apply (CNTK's recipe passes its momentum
             SGD here).
-        targets: what the model should output for `x_train`, the same shape.
-            Default `None`: `x_train` itself.
-        val_targets: the same for `x_val`. Default `None`: `x_val` itself.
 
     Returns:
         `(model, history)`, as every training helper returns: `model` itself,
@@ -104,12 +95,13 @@ def train_autoencoder(
     # is the model's input rank.
     rank = len(model.inputs[0].shape) if getattr(model, "inputs", None) else 4
     x_train = checks.images("x_train", x_train, rank=rank)
-    x_val = None if x_val is None else checks.images("x_val", x_val, rank=rank)
-    targets = None if targets is None else checks.images("targets", targets, rank=rank)
-    if val_targets is not None:
-        val_targets = checks.images("val_targets", val_targets, rank=rank)
     if len(x_train) == 0:
         raise ValueError("`x_train` holds no images.")
+    if not np.all(np.isfinite(x_train)):
+        raise ValueError(
+            "`x_train` holds NaN or infinite pixels: one of them would turn every weight "
+            "into NaN. Clean or drop those images first."
+        )
     out_shape = tuple(model.output.shape[1:]) if hasattr(model, "output") else None
     image_shape = tuple(x_train.shape[1:])
     if out_shape is not None and None in out_shape and len(out_shape) == len(image_shape):
@@ -119,45 +111,23 @@ def train_autoencoder(
     if out_shape is not None and out_shape != image_shape:
         raise ValueError(
             f"`model` maps images to shape {out_shape}, but an autoencoder must give back "
-            f"the shape of `x_train`'s images {tuple(x_train.shape[1:])} (an encoder alone "
-            "cannot be trained to reconstruct)."
+            f"the shape of `x_train`'s images {image_shape} (an encoder alone cannot be "
+            "trained to reconstruct)."
         )
-    targets = x_train if targets is None else targets
-    if x_val is None and val_targets is not None:
-        raise ValueError("`val_targets` needs `x_val`, the images they belong to.")
-    val_targets = x_val if val_targets is None else val_targets
-    if len(targets) != len(x_train) or (x_val is not None and len(val_targets) != len(x_val)):
-        raise ValueError("`targets` and `val_targets` need one image per input image.")
-    named = {"x_train": x_train, "x_val": x_val, "targets": targets, "val_targets": val_targets}
-    for name, images in named.items():
-        if images is None:
-            continue
-        if tuple(images.shape[1:]) != tuple(x_train.shape[1:]) or len(images) == 0:
-            raise ValueError(
-                f"`{name}` must hold images of shape {tuple(x_train.shape[1:])}, got an "
-                f"array of shape {tuple(images.shape)}."
-            )
-        if not np.all(np.isfinite(images)):
-            raise ValueError(
-                f"`{name}` holds NaN or infinite pixels: one of them would turn every "
-                "weight (or the validation loss) into NaN. Clean or drop those images first."
-            )
     # No reseeding here: the caller seeds once (`keras.utils.set_random_seed`),
     # before building the model, and the shuffling continues that stream.
-    criterion = per_image_rmse if loss == "rmse" else loss
     if optimizer is None:
         optimizer = keras.optimizers.Adam(
             step_size(learning_rate, decay, len(x_train), batch_size, epochs)
         )
     model.compile(
         optimizer=optimizer,
-        loss=criterion,
+        loss=per_image_rmse if loss == "rmse" else loss,
         metrics=[PerImageRMSE()] if loss != "rmse" else None,
     )
     history = model.fit(
         x_train,
-        targets,
-        validation_data=None if x_val is None else (x_val, val_targets),
+        x_train,
         epochs=epochs,
         batch_size=batch_size,
         shuffle=True,
@@ -438,7 +408,8 @@ class LossCurve(keras.callbacks.Callback):
     Example:
 
     >>> curve = LossCurve()
-    >>> # train_autoencoder(model, x, x_val, callbacks=[curve]); plots.loss_curves({"run": curve})
+    >>> # model.fit(x, x, validation_data=(x_val, x_val), callbacks=[curve])
+    >>> # plots.loss_curves({"run": curve})
     """
 
     def __init__(self, points_per_epoch=10):

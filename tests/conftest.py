@@ -49,5 +49,7 @@ FULL_MODULES = {
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.path.name in FULL_MODULES or item.path.suffix == ".ipynb":
+        # A `slow` test trains on the full data: the full run's too.
+        slow = item.get_closest_marker("slow") is not None
+        if item.path.name in FULL_MODULES or item.path.suffix == ".ipynb" or slow:
             item.add_marker(pytest.mark.full)

@@ -18,6 +18,26 @@ STUDENT_UNSET = ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")
 OBJECT_ADDRESS = re.compile(r"<[\w.]+ (?:object )?at 0x[0-9a-f]+>")
 
 
+def lesson_namespace(name, **overrides):
+    """What a lesson's import, parameter and model cells define, run in order
+    in this process: the lesson's own builders, to test. `overrides` replace
+    parameters after the parameters cell, as papermill would."""
+    lesson = nbformat.read(NOTEBOOKS / name, as_version=4)
+    code = [c for c in lesson.cells if c.cell_type == "code"]
+    chosen = [next(c for c in code if "from cae_keras" in c.source)] + [
+        c for c in code if {"parameters", "model"} & set(c.metadata.get("tags", []))
+    ]
+    assert any("model" in c.metadata.get("tags", []) for c in chosen), f"{name}: no model cell"
+    namespace = {}
+    for cell in chosen:
+        exec(compile(cell.source, f"{name}:cell", "exec"), namespace)
+        if "parameters" in cell.metadata.get("tags", []):
+            unknown = set(overrides) - set(namespace)
+            assert not unknown, f"{name} has no parameters {sorted(unknown)}"
+            namespace.update(overrides)
+    return namespace
+
+
 # Small settings per lesson, and what each run must write.
 def run_lesson(tmp_path, name, parameters, extra_cells=()):
     """Run a lesson through papermill into `tmp_path`, in a student's

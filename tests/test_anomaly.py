@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from cae_keras import anomaly, data, models
+from cae_keras import anomaly, data
 from cae_keras.metrics import psnr_per_image
 
 
@@ -105,16 +105,6 @@ def test_psnr_by_hand():
         psnr_per_image(clean, clean[:1])
 
 
-@pytest.mark.parametrize("unpooling", ["max", "upsample"])
-def test_denoising_autoencoder_shapes(unpooling):
-    model = models.denoising_autoencoder(unpooling=unpooling)
-    assert model.output.shape[1:] == (28, 28, 1)
-    assert model.get_layer("pool2").output.shape[1:] == (7, 7, 32)
-    assert model.get_layer("deconv1").activation.__name__ == "sigmoid"
-    # Same parameters either way: the unpooling layers own none.
-    assert model.count_params() == models.denoising_autoencoder(unpooling="max").count_params()
-
-
 def test_anomaly_command_publishes_the_table_and_the_records(tmp_path, capsys):
     import json
 
@@ -124,7 +114,7 @@ def test_anomaly_command_publishes_the_table_and_the_records(tmp_path, capsys):
     code = cli.main([*argv, "--seeds", "0", "1", "--out", str(tmp_path)])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "held out  seed     AUC  detected  false alarms" in printed
+    assert "held out  seed    AUC  detected  false alarms" in printed
     results = json.loads((tmp_path / "results.json").read_text())
     folder = tmp_path / results["folder"]
     assert (folder / "table.txt").read_text().strip() in printed
@@ -154,20 +144,6 @@ def test_anomaly_command_refuses_bad_arguments_before_training(argv, message, ca
         cli.main(["anomaly", *argv])
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
-
-
-def test_positions_from_the_same_image_change_nothing():
-    model = models.denoising_autoencoder(unpooling="max")
-    rewired = models.with_positions_from(model)
-    x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
-    other = np.random.default_rng(1).random((3, 28, 28, 1)).astype("float32")
-    same = keras.ops.convert_to_numpy(rewired([x, x]))
-    np.testing.assert_allclose(same, keras.ops.convert_to_numpy(model(x)), atol=1e-6)
-    # Other positions: other output, from the same weights (shared, not copied).
-    assert not np.allclose(keras.ops.convert_to_numpy(rewired([x, other])), same)
-    assert rewired.count_params() == model.count_params()
-    with pytest.raises(ValueError, match="denoising_autoencoder\\(unpooling='max'\\)"):
-        models.with_positions_from(models.denoising_autoencoder(unpooling="upsample"))
 
 
 @pytest.mark.parametrize("step", ["write manifest", "switch"])

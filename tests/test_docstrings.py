@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from cae_keras import anomaly, data, kernels, layers, metrics, models, shapes
+from cae_keras import anomaly, data, kernels, layers, metrics, models, shapes, tables
 from cae_keras.layers import (
     crop_like,
     max_unpooling2d,
@@ -21,6 +21,7 @@ MODULES = [
     metrics,
     models,
     anomaly,
+    tables,
     crop_like,
     max_unpooling2d,
     tied_conv2d_transpose,

@@ -1,31 +1,19 @@
 """One architecture, never two that drift: each lesson writes its model out
-in Keras layers for a student to read, and the commands build the same model
-from the package. These tests run a lesson's own cells (its imports, its
-parameters and the cells tagged `model`) and compare what they build with
-the package's model: layer by layer, type, name, config, output shape and
-parameter count."""
+in Keras layers for a student to read, and where a command trains the same
+model the package builds it too. These tests run a lesson's own cells (its
+imports, its parameters and the cells tagged `model`) and compare what they
+build with the package's model: layer by layer, type, name, config, output
+shape and parameter count. Lessons without a command (07, 08, 09) are
+checked against hand counts instead."""
 
 import keras
 import nbformat
+import numpy as np
 import pytest
 
 from cae_keras import models, reproduce
-from tests.lesson_runs import NOTEBOOKS
-
-
-def lesson_namespace(name):
-    """What a lesson's import, parameter and model cells define, run in order."""
-    lesson = nbformat.read(NOTEBOOKS / name, as_version=4)
-    code = [c for c in lesson.cells if c.cell_type == "code"]
-    imports = next(c for c in code if "from cae_keras" in c.source)
-    chosen = [imports] + [
-        c for c in code if {"parameters", "model"} & set(c.metadata.get("tags", []))
-    ]
-    assert any("model" in c.metadata.get("tags", []) for c in chosen), f"{name}: no model cell"
-    namespace = {}
-    for cell in chosen:
-        exec(compile(cell.source, f"{name}:cell", "exec"), namespace)
-    return namespace
+from cae_keras.layers import TiedConv2DTranspose
+from tests.lesson_runs import NOTEBOOKS, lesson_namespace
 
 
 def _shapes(tensors):
@@ -71,38 +59,92 @@ def test_lesson_04_builds_the_reproduce_command_s_model(cmap, pool, recipe):
 
 def test_lesson_06_builds_the_latent_autoencoder():
     ns = lesson_namespace("06_latent_space.ipynb")
-    encoder, decoder, autoencoder = models.latent_autoencoder(ns["latent_dim"])
-    assert_same(ns["encoder"], encoder)
-    assert_same(ns["decoder"], decoder)
-    assert_same(ns["autoencoder"], autoencoder)
+    package = models.latent_autoencoder(ns["latent_dim"])
+    assert_same(ns["encoder"], package.get_layer("encoder"))
+    assert_same(ns["decoder"], package.get_layer("decoder"))
+    assert_same(ns["autoencoder"], package)
 
 
-@pytest.mark.parametrize("tied", [("deconv1", "deconv2"), (), ("deconv1",), ("deconv2",)], ids=str)
-def test_lesson_07_builds_the_tied_autoencoder(tied):
-    ns = lesson_namespace("07_tied_weights.ipynb")
-    lesson = ns["lasagne_autoencoder"](tied=tied, dropout=ns["dropout"])
-    package = models.tied_autoencoder(tied=list(tied), dropout=ns["dropout"])
-    assert_same(lesson, package)
-    for name in tied:  # the tie itself: one variable, the encoder's
-        source = {"deconv1": "conv1", "deconv2": "conv2"}[name]
-        assert lesson.get_layer(name).kernel is lesson.get_layer(source).kernel
+def conv_params(k, c_in, c_out):
+    return k * k * c_in * c_out + c_out
+
+
+@pytest.mark.parametrize(
+    "tied,saved",
+    [
+        (("deconv1", "deconv2"), 5 * 5 * 32 * 32 + 5 * 5 * 32 * 1),
+        (("deconv1",), 5 * 5 * 32 * 1),
+        (("deconv2",), 5 * 5 * 32 * 32),
+    ],
+    ids=str,
+)
+def test_lesson_07_ties_save_exactly_the_decoder_kernels(tied, saved):
+    lasagne_autoencoder = lesson_namespace("07_tied_weights.ipynb")["lasagne_autoencoder"]
+    untied, mixed = lasagne_autoencoder(tied=()), lasagne_autoencoder(tied=tied)
+    # Untied: conv1, conv2, dense1, dense2, deconv2, deconv1 own their weights.
+    assert untied.count_params() == (
+        conv_params(5, 1, 32)
+        + conv_params(5, 32, 32)
+        + 512 * 256
+        + 256
+        + 256 * 512
+        + 512
+        + conv_params(5, 32, 32)
+        + conv_params(5, 32, 1)
+    )
+    assert untied.count_params() - mixed.count_params() == saved
+    for deconv, conv in (("deconv1", "conv1"), ("deconv2", "conv2")):
+        layer = mixed.get_layer(deconv)
+        assert isinstance(layer, TiedConv2DTranspose) == (deconv in tied)
+        assert (layer.kernel is mixed.get_layer(conv).kernel) == (deconv in tied)
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in mixed.layers[1:]}
+    assert shapes["pool2"] == (4, 4, 32) and shapes["deconv2"] == (12, 12, 32)
+    assert shapes["deconv1"] == (28, 28, 1)
+    # Lasagne: dropout acts on the input of each dense layer.
+    names = [layer.name for layer in mixed.layers]
+    assert names[names.index("flatten") : names.index("reshape")] == [
+        "flatten",
+        "dropout1",
+        "dense1",
+        "dropout2",
+        "dense2",
+    ]
 
 
 @pytest.mark.parametrize("unpooling", ["max", "upsample"])
-def test_lesson_08_builds_the_denoising_autoencoder(unpooling):
+def test_lesson_08_denoisers_have_the_same_weights_and_a_7x7x32_code(unpooling):
+    denoiser = lesson_namespace("08_denoising_anomaly.ipynb")["denoiser"]
+    model = denoiser(unpooling)
+    assert model.get_layer("pool2").output.shape[1:] == (7, 7, 32)
+    assert model.output.shape[1:] == (28, 28, 1)
+    assert model.get_layer("deconv1").activation.__name__ == "sigmoid"
+    # The unpooling layers own no weights: the two denoisers differ in nothing else.
+    convs = [(1, 16), (16, 32), (32, 16), (16, 1)]  # conv1, conv2, deconv2, deconv1
+    assert model.count_params() == sum(conv_params(3, a, b) for a, b in convs)
+
+
+def test_lesson_08_positions_from_the_same_image_change_nothing():
     ns = lesson_namespace("08_denoising_anomaly.ipynb")
-    assert_same(ns["denoiser"](unpooling), models.denoising_autoencoder(unpooling=unpooling))
+    model = ns["denoiser"]("max")
+    rewired = ns["with_positions_from"](model)
+    x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
+    other = np.random.default_rng(1).random((3, 28, 28, 1)).astype("float32")
+    same = keras.ops.convert_to_numpy(rewired([x, x]))
+    np.testing.assert_allclose(same, keras.ops.convert_to_numpy(model(x)), atol=1e-6)
+    # Other positions: another output, from the same weights (shared, not copied).
+    assert not np.allclose(keras.ops.convert_to_numpy(rewired([x, other])), same)
+    assert rewired.count_params() == model.count_params()
 
 
-def test_lesson_09_builds_the_vae_and_its_twin():
+def test_lesson_09_twin_is_the_vae_without_sampling_and_kl():
     ns = lesson_namespace("09_variational_autoencoder.ipynb")
-    encoder, decoder, vae = models.variational_autoencoder(2, beta=ns["beta"], seed=ns["seed"])
-    assert_same(ns["vae_encoder"], encoder)
-    assert_same(ns["vae_decoder"], decoder)
-    assert_same(ns["vae"], vae)
-    encoder, decoder, twin = models.variational_twin(2)
-    assert_same(ns["ae_encoder"], encoder)
-    assert_same(ns["autoencoder"], twin)
+    vae, twin = ns["vae"], ns["autoencoder"]
+    assert vae.count_params() - twin.count_params() == conv_params(7, 64, 2)  # z_log_var
+    assert [layer.name for layer in ns["ae_decoder"].layers] == [
+        layer.name for layer in ns["vae_decoder"].layers
+    ]
+    assert twin.losses == [] and tuple(ns["ae_encoder"].output.shape) == (None, 1, 1, 2)
+    assert [type(layer).__name__ for layer in vae.layers].count("VariationalSampling") == 1
 
 
 @pytest.mark.parametrize("kind", models.SEGMENTATION_MODELS)
@@ -115,7 +157,8 @@ def test_lesson_10_builds_the_segment_command_s_models(kind):
 def test_lesson_11_builds_the_fewlabels_command_s_models(arm):
     ns = lesson_namespace("11_few_labels.ipynb")
     code_size = ns["code_size"]
-    encoder, _, autoencoder = models.small_autoencoder(code_size)
+    autoencoder = models.small_autoencoder(code_size)
+    encoder = autoencoder.get_layer("encoder")
     lesson_encoder = ns["make_encoder"](code_size)
     assert_same(lesson_encoder, encoder)
     assert_same(ns["make_autoencoder"](lesson_encoder), autoencoder)

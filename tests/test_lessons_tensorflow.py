@@ -181,7 +181,8 @@ def test_lesson_runs_headless_with_papermill(tmp_path, name, parameters, files):
             )
         }
         assert all(
-            r["draws"] == 2 and 0 <= r["min"] <= r["mean"] <= r["max"] <= 1
+            r["runs"] == 2
+            and 0 <= r["test_accuracy"][1] <= r["test_accuracy"][0] <= r["test_accuracy"][2] <= 1
             for r in metrics["summary"]
         )
         assert len(metrics["pca"]["angles_degrees"]) == 4

@@ -465,22 +465,6 @@ def test_integer_and_bool_maps_are_unpooled_as_floats(dtype):
     np.testing.assert_array_equal(got, want)
 
 
-def test_the_kernel_names_a_dtype_it_cannot_take():
-    from cae_keras import kernels
-
-    x = np.ones((1, 4, 4, 1), "int32")
-    with pytest.raises(
-        ValueError, match="`pooled` must be a floating-point tensor, got dtype int32"
-    ):
-        kernels.max_unpool2d(
-            keras.ops.convert_to_tensor(x[:, :2, :2]),
-            keras.ops.convert_to_tensor(x),
-            (2, 2),
-            (2, 2),
-            "valid",
-        )
-
-
 def test_numpy_integers_are_taken_as_sizes():
     layer = MaxUnpooling2D(np.int64(2), strides=(np.int32(2), 2))
     assert layer.pool_size == (2, 2) and layer.strides == (2, 2)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cae_keras import data, models
-from cae_keras.layers import MaxUnpooling2D, TiedConv2DTranspose
+from cae_keras.layers import MaxUnpooling2D
 from cae_keras.metrics import evaluate_rmse
 from cae_keras.training import train_autoencoder
 
@@ -86,7 +86,6 @@ def test_upsampling_ablation_has_no_unpooling():
         (lambda: models.cntk_two_layer_autoencoder(pool=4), "pool"),
         (lambda: models.cntk_two_layer_autoencoder(cmap2=0), "cmap2"),
         (lambda: models.latent_autoencoder(latent_dim=0), "latent_dim"),
-        (lambda: models.tied_autoencoder(dropout=1.0), "dropout"),
     ],
 )
 def test_bad_knobs(call, name):
@@ -97,13 +96,13 @@ def test_bad_knobs(call, name):
 def test_encoder_of_named_layer_and_missing_pool():
     model = models.cntk_autoencoder(1, 2)
     assert models.encoder_of(model, "conv1").output.shape[1:] == (28, 28, 1)
-    _, _, latent = models.latent_autoencoder()
     with pytest.raises(ValueError, match="no MaxPooling2D"):
-        models.encoder_of(latent)
+        models.encoder_of(models.latent_autoencoder())
 
 
 def test_latent_autoencoder_shapes_and_params():
-    encoder, decoder, autoencoder = models.latent_autoencoder()
+    autoencoder = models.latent_autoencoder()
+    encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
     assert encoder.output.shape == (None, 1, 1, 2)
     assert [tuple(layer.output.shape[1:]) for layer in decoder.layers[1:]] == [
         (7, 7, 64),
@@ -114,23 +113,7 @@ def test_latent_autoencoder_shapes_and_params():
     dec = conv_params(7, 2, 64) + conv_params(3, 64, 32) + conv_params(7, 32, 1)
     assert encoder.count_params() == enc and decoder.count_params() == dec
     assert autoencoder.count_params() == enc + dec
-    assert models.latent_autoencoder(5)[0].output.shape == (None, 1, 1, 5)
-
-
-def test_tied_autoencoder_shapes():
-    model = models.tied_autoencoder()
-    shapes_by_name = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers[1:]}
-    assert shapes_by_name["pool1"] == (12, 12, 32) and shapes_by_name["pool2"] == (
-        4,
-        4,
-        32,
-    )
-    assert shapes_by_name["deconv2"] == (12, 12, 32) and shapes_by_name["deconv1"] == (
-        28,
-        28,
-        1,
-    )
-    assert isinstance(model.get_layer("deconv1"), TiedConv2DTranspose)
+    assert models.latent_autoencoder(5).get_layer("encoder").output.shape == (None, 1, 1, 5)
 
 
 def test_cntk_model_save_load_round_trip(tmp_path):
@@ -150,10 +133,3 @@ def test_cmap1_pool4_beats_cntk_published_test_rmse():
     model = models.cntk_autoencoder(1, 4)
     train_autoencoder(model, x_train, epochs=1, batch_size=128, verbose=0)
     assert evaluate_rmse(model, x_test) < 0.223
-
-
-def test_tied_autoencoder_drops_out_the_input_of_each_dense_layer():
-    # Lasagne: flatten -> dropout -> dense 256 -> dropout -> dense 512.
-    names = [layer.name for layer in models.tied_autoencoder().layers]
-    order = names[names.index("flatten") : names.index("reshape")]
-    assert order == ["flatten", "dropout1", "dense1", "dropout2", "dense2"]

@@ -55,7 +55,7 @@ def test_latent_scatter_2d_and_projection():
 
 
 def test_manifold_and_decoded_point():
-    encoder, decoder, _ = models.latent_autoencoder()
+    decoder = models.latent_autoencoder().get_layer("decoder")
     fig = plots.latent_manifold(decoder, (-1, -1), (1, 1), n=3)
     assert fig.axes[0].images[0].get_array().shape == (84, 84)
     rng = np.random.default_rng(3)

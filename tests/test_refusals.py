@@ -16,7 +16,6 @@ from cae_keras import (
     kernels,
     metrics,
     models,
-    notebooks,
     numpy_ops,
     plots,
     reproduce,
@@ -189,7 +188,6 @@ REFUSED = {
         lambda: models.encoder_of(models.small_encoder(), code_layer="nope"),
         "`code_layer` must name a layer",
     ),
-    "positions from a string": (lambda: models.with_positions_from("x"), "`model` must come"),
     "accuracy lengths": (
         lambda: fewlabels.accuracy(
             models.classifier_on(models.small_encoder()), Z((4, 28, 28, 1)), Z(3)
@@ -199,11 +197,15 @@ REFUSED = {
     "decimals -1": (lambda: plots.encoding_text(Z((2, 2)), decimals=-1), "`decimals`"),
     "no curves": (lambda: plots.loss_curves({}), "`curves` holds no training curves"),
     "manifold n 0": (
-        lambda: plots.latent_manifold(models.latent_autoencoder(2)[1], [-1, -1], [1, 1], n=0),
+        lambda: plots.latent_manifold(
+            models.latent_autoencoder(2).get_layer("decoder"), [-1, -1], [1, 1], n=0
+        ),
         "`n` must be a positive integer",
     ),
     "manifold low above high": (
-        lambda: plots.latent_manifold(models.latent_autoencoder(2)[1], [1, 1], [-1, -1]),
+        lambda: plots.latent_manifold(
+            models.latent_autoencoder(2).get_layer("decoder"), [1, 1], [-1, -1]
+        ),
         "`low` and `high` must be two corners",
     ),
     "matrices and titles": (
@@ -211,7 +213,6 @@ REFUSED = {
         "`matrices` and `titles` must pair up",
     ),
     "no accuracy rows": (lambda: plots.accuracy_vs_labels([]), "`rows` holds no results"),
-    "colab path": (lambda: notebooks.colab_url("../x"), "`notebook_name` must be a lesson's"),
     "all black of none": (lambda: reproduce.all_black_rmse(Z((0, 28, 28, 1))), "no images"),
     "visualiser counts": (
         lambda: reproduce.write_visualiser_text("/nonexistent", Z((5, 7, 7, 1)), Z((4, 28, 28, 1))),

@@ -6,8 +6,14 @@ import pytest
 
 from cae_keras import kernels, numpy_ops, shapes
 from cae_keras.layers import TiedConv2DTranspose
-from cae_keras.models import tied_autoencoder
 from tests.layer_testing import reload_in_fresh_process
+from tests.lesson_runs import lesson_namespace
+
+
+def tied_autoencoder():
+    """Lesson 07's Lasagne model with both decoder kernels tied: the layer in
+    the model it was written for."""
+    return lesson_namespace("07_tied_weights.ipynb")["lasagne_autoencoder"]()
 
 
 def small_pair(strides=1, padding="valid"):
@@ -175,38 +181,6 @@ def test_saved_model_reloads_with_the_tie_intact(tmp_path):
     reloaded.compile(optimizer="adam", loss="mse")
     reloaded.fit(x, x, epochs=1, verbose=0)
     assert reloaded.get_layer("deconv1").kernel is reloaded.get_layer("conv1").kernel
-
-
-def test_tied_saves_exactly_the_untied_twins_decoder_kernels():
-    tied, untied = tied_autoencoder(tied=True), tied_autoencoder(tied=False)
-    # Each untied decoder kernel (5*5*32*32 and 5*5*32*1) is saved by tying.
-    assert untied.count_params() - tied.count_params() == 5 * 5 * 32 * 32 + 5 * 5 * 32 * 1
-
-
-@pytest.mark.parametrize(
-    "tied,saved",
-    [
-        (["deconv1"], 5 * 5 * 32 * 1),
-        (["deconv2"], 5 * 5 * 32 * 32),
-        (("deconv1", "deconv2"), 26400),
-    ],
-)
-def test_one_tie_at_a_time(tied, saved):
-    untied = tied_autoencoder(tied=False)
-    mixed = tied_autoencoder(tied=tied)
-    assert untied.count_params() - mixed.count_params() == saved
-    for deconv, conv in (("deconv1", "conv1"), ("deconv2", "conv2")):
-        shares = mixed.get_layer(deconv).kernel is mixed.get_layer(conv).kernel
-        assert shares == (deconv in tied)
-    # Same shapes either way: the mix trains like the others.
-    x = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
-    assert tuple(mixed(x).shape) == (4, 28, 28, 1)
-
-
-@pytest.mark.parametrize("tied", [["deconv3"], "deconv1", None, 1])
-def test_tied_names_are_checked(tied):
-    with pytest.raises(ValueError, match="`tied` must be True, False or a list of names"):
-        tied_autoencoder(tied=tied)
 
 
 def test_config_round_trip():

@@ -6,10 +6,16 @@ import keras
 import numpy as np
 import pytest
 
-from cae_keras import models
 from cae_keras.layers import VariationalSampling, kl_to_standard_normal
 from cae_keras.metrics import summed_binary_crossentropy
 from tests.layer_testing import reload_in_fresh_process, run_layer_test
+from tests.lesson_runs import lesson_namespace
+
+
+def lesson_vae(**parameters):
+    """Lesson 09's VAE, built by the lesson's own cells: `(encoder, decoder, vae)`."""
+    ns = lesson_namespace("09_variational_autoencoder.ipynb", **parameters)
+    return ns["vae_encoder"], ns["vae_decoder"], ns["vae"]
 
 
 def numpy_kl(mean, log_var):
@@ -93,7 +99,7 @@ def test_vae_trains_on_every_backend_and_its_loss_includes_the_kl():
     rng = np.random.default_rng(0)
     x = (rng.random((64, 28, 28, 1)) > 0.8).astype("float32")
     keras.utils.set_random_seed(0)
-    encoder, decoder, vae = models.variational_autoencoder(latent_dim=2, beta=1.0, seed=0)
+    encoder, decoder, vae = lesson_vae(beta=1.0, seed=0)
     vae.compile(optimizer=keras.optimizers.Adam(1e-3), loss=summed_binary_crossentropy)
     history = vae.fit(x, x, batch_size=16, epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
@@ -107,27 +113,16 @@ def test_vae_trains_on_every_backend_and_its_loss_includes_the_kl():
 
 
 def test_vae_saves_and_reloads(tmp_path):
-    _, _, vae = models.variational_autoencoder(latent_dim=3, beta=2.0)
+    _, _, vae = lesson_vae(beta=2.0)
     x = np.random.default_rng(1).random((4, 28, 28, 1)).astype("float32")
     out = reload_in_fresh_process(vae, x, tmp_path, check="model.get_layer('sampling').beta")
     assert out.strip() == "2.0"
 
 
-def test_the_twin_is_the_vae_without_sampling_and_kl():
-    _, _, vae = models.variational_autoencoder(latent_dim=2)
-    encoder, decoder, twin = models.variational_twin(latent_dim=2)
-    head = 7 * 7 * 64 * 2 + 2  # the z_log_var head the twin does not have
-    assert vae.count_params() - twin.count_params() == head
-    assert [layer.name for layer in decoder.layers] == [
-        layer.name for layer in vae.get_layer("vae_decoder").layers
-    ]
-    assert twin.losses == [] and tuple(encoder.output.shape) == (None, 1, 1, 2)
-
-
 def test_a_shift_of_every_code_is_absorbed_by_the_decoder_biases():
     # The reason for the Dense first layer: shifting every code by c and the
     # Dense bias by -W c leaves every picture unchanged.
-    _, decoder, _ = models.variational_autoencoder(latent_dim=2)
+    _, decoder, _ = lesson_vae()
     dense = decoder.get_layer("deconv1")
     codes = np.random.default_rng(0).normal(size=(5, 1, 1, 2)).astype("float32")
     before = keras.ops.convert_to_numpy(decoder(codes))
