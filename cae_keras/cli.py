@@ -226,7 +226,7 @@ def build_parser(prog=None):
         "(default 1000)",
     )
     few.add_argument(
-        "--code-size", type=_int_in(1, 3136), default=64, help="numbers in the code (default 64)"
+        "--latent-dim", type=_int_in(1, 3136), default=64, help="numbers in the code (default 64)"
     )
     few.set_defaults(run=fewlabels, usage_error=few.error)
     seg = sub.add_parser(
@@ -404,7 +404,7 @@ def fewlabels(args):
     from cae_keras import fewlabels as job
 
     settings = dict(labels=args.labels, objectives=args.objectives, steps=args.steps)
-    result = _run(job, args, code_size=args.code_size, **settings)
+    result = _run(job, args, latent_dim=args.latent_dim, **settings)
     _say()
     _say(result["table"])
     _wrote(result, "table.txt, accuracy.png")

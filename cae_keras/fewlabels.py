@@ -37,7 +37,7 @@ def pretrain(
     x,
     objective="plain",
     *,
-    code_size=64,
+    latent_dim=64,
     epochs=2,
     batch_size=128,
     learning_rate=1e-3,
@@ -50,7 +50,7 @@ def pretrain(
         x: images in 0-1, `(n, 28, 28, 1)`.
         objective: `"plain"` (reconstruct `x`) or `"denoising"` (reconstruct
             `x` from `data.add_noise(x, sigma)`, new noise every epoch).
-        code_size: numbers in the code. Default 64.
+        latent_dim: numbers in the code. Default 64.
         epochs: passes over `x`. Default 2.
         batch_size: images per step. Default 128.
         learning_rate: Adam's step size. Default 1e-3.
@@ -68,7 +68,7 @@ def pretrain(
     batch_size = checks.positive_int("batch_size", batch_size)
     learning_rate = checks.positive_number("learning_rate", learning_rate)
     x = _images("x", x)
-    autoencoder = models.small_autoencoder(code_size)
+    autoencoder = models.small_autoencoder(latent_dim)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
     for epoch in range(epochs):
         inputs = (
@@ -93,7 +93,7 @@ def train_classifier(
     y_val,
     *,
     encoder=None,
-    code_size=64,
+    latent_dim=64,
     steps=1000,
     evaluations=10,
     batch_size=32,
@@ -112,7 +112,7 @@ def train_classifier(
         x, y: the labelled training images and their labels.
         x_val, y_val: the draw's validation images and labels.
         encoder: the pretrained encoder, for `frozen` and `fine-tuned`.
-        code_size: the code size of a `scratch` encoder. Default 64.
+        latent_dim: the code size of a `scratch` encoder. Default 64.
         steps: optimizer steps. Default 1000.
         evaluations: how many times validation is scored. Default 10.
         batch_size: images per step. Default 32.
@@ -140,7 +140,7 @@ def train_classifier(
     batch_size = checks.positive_int("batch_size", batch_size)
     learning_rate = checks.positive_number("learning_rate", learning_rate)
     if arm == "scratch":
-        encoder = models.small_encoder(code_size)
+        encoder = models.small_encoder(latent_dim)
     model = models.classifier_on(encoder, trainable=arm != "frozen", name=arm.replace("-", "_"))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
@@ -320,7 +320,7 @@ def run(
     labels=(100, 300, 1000, 3000),
     objectives=OBJECTIVES,
     steps=1000,
-    code_size=64,
+    latent_dim=64,
 ):
     """The `python -m cae_keras fewlabels` job: what pretraining is worth.
 
@@ -344,7 +344,7 @@ def run(
         objectives: pretraining objectives from `OBJECTIVES`, each once.
         steps: Adam steps per classifier, a multiple of 10 (ten validation
             checks), the same for every arm. Default 1000.
-        code_size: numbers in the code. Default 64.
+        latent_dim: numbers in the code. Default 64.
 
     Returns:
         The manifest written to `results.json` (`runs` holds the records:
@@ -366,7 +366,7 @@ def run(
         raise checks.ArgumentError(
             "steps", f"`steps` must be a multiple of 10 (ten validation checks), got {steps}."
         )
-    code_size = checks.positive_int("code_size", code_size)
+    latent_dim = checks.positive_int("latent_dim", latent_dim)
     out = publish.check_output_folder(out)
     (x_train, y_train), (x_test, y_test) = load_for_job(data, limit)
     labels = check_labels(y_train, labels)
@@ -377,7 +377,7 @@ def run(
             # A program seeds each run at its start, so every row can be repeated alone.
             keras.utils.set_random_seed(seeds[0])
             encoders[objective], autoencoder = pretrain(
-                x_train, objective, code_size=code_size, epochs=epochs, seed=seeds[0]
+                x_train, objective, latent_dim=latent_dim, epochs=epochs, seed=seeds[0]
             )
             loss = float(autoencoder.evaluate(x_test, x_test, batch_size=1000, verbose=0))
             seconds = time.perf_counter() - start
@@ -404,7 +404,7 @@ def run(
                         x_train[val],
                         y_train[val],
                         encoder=encoders.get(objective),
-                        code_size=code_size,
+                        latent_dim=latent_dim,
                         steps=steps,
                         seed=seed,
                     )
@@ -436,7 +436,7 @@ def run(
                 "labels": labels,
                 "objectives": objectives,
                 "steps": steps,
-                "code_size": code_size,
+                "latent_dim": latent_dim,
             },
             "train_images": int(len(x_train)),
             "test_images": int(len(x_test)),

@@ -221,27 +221,27 @@ def latent_autoencoder(latent_dim=2):
     return keras.Model(image, decoder(encoder(image)), name="latent_autoencoder")
 
 
-def small_encoder(code_size=64, name="encoder"):
-    """Lesson 11's encoder: the image to a code of `code_size` numbers.
+def small_encoder(latent_dim=64, name="encoder"):
+    """Lesson 11's encoder: the image to a code of `latent_dim` numbers.
 
     conv1 (32, 3x3, stride 2, ReLU) 28 -> 14 -> conv2 (64, 3x3, stride 2,
-    ReLU) 14 -> 7 -> flatten (3136) -> code (Dense, `code_size`, ReLU).
+    ReLU) 14 -> 7 -> flatten (3136) -> code (Dense, `latent_dim`, ReLU).
 
     Example:
 
     >>> small_encoder(64).output.shape
     (None, 64)
     """
-    code_size = checks.positive_int("code_size", code_size)
+    latent_dim = checks.positive_int("latent_dim", latent_dim)
     image = keras.Input(IMAGE_SHAPE, name="image")
     x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(image)
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
     x = layers.Flatten(name="flatten")(x)
-    code = layers.Dense(code_size, activation="relu", name="code")(x)
+    code = layers.Dense(latent_dim, activation="relu", name="code")(x)
     return keras.Model(image, code, name=name)
 
 
-def small_autoencoder(code_size=64):
+def small_autoencoder(latent_dim=64):
     """Lesson 11's autoencoder: `small_encoder` and its mirror image.
 
     The decoder: Dense 7x7x64 (ReLU) -> reshape -> deconv2 (Conv2DTranspose
@@ -258,7 +258,7 @@ def small_autoencoder(code_size=64):
     >>> autoencoder.get_layer("encoder").output.shape, autoencoder.output.shape
     ((None, 16), (None, 28, 28, 1))
     """
-    encoder = small_encoder(code_size)
+    encoder = small_encoder(latent_dim)
     code = keras.Input((encoder.output.shape[-1],), name="code")
     y = layers.Dense(7 * 7 * 64, activation="relu", name="expand")(code)
     y = layers.Reshape((7, 7, 64), name="reshape")(y)

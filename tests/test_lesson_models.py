@@ -156,16 +156,16 @@ def test_lesson_10_builds_the_segment_command_s_models(kind):
 @pytest.mark.parametrize("arm", ["scratch", "frozen", "fine-tuned"])
 def test_lesson_11_builds_the_fewlabels_command_s_models(arm):
     ns = lesson_namespace("11_few_labels.ipynb")
-    code_size = ns["code_size"]
-    autoencoder = models.small_autoencoder(code_size)
+    latent_dim = ns["latent_dim"]
+    autoencoder = models.small_autoencoder(latent_dim)
     encoder = autoencoder.get_layer("encoder")
-    lesson_encoder = ns["make_encoder"](code_size)
+    lesson_encoder = ns["make_encoder"](latent_dim)
     assert_same(lesson_encoder, encoder)
     assert_same(ns["make_autoencoder"](lesson_encoder), autoencoder)
     ns["encoders"] = {"plain": lesson_encoder}
     lesson = ns["make_classifier"](arm, None if arm == "scratch" else "plain")
     package = models.classifier_on(
-        models.small_encoder(code_size) if arm == "scratch" else encoder,
+        models.small_encoder(latent_dim) if arm == "scratch" else encoder,
         trainable=arm != "frozen",
         name=arm.replace("-", "_"),
     )

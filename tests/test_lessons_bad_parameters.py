@@ -1,11 +1,17 @@
 """A bad parameter stops each lesson in its checks cell, before any data or
-training, with an error that names it."""
+training, with an error that names it.
+
+Every case runs the lesson's own cells up to its checks cell in this process,
+with the parameter replaced after the parameters cell as papermill replaces
+it; two cases also go the whole way, through papermill in a fresh kernel."""
 
 import re
 
+import matplotlib
+import nbformat
 import pytest
 
-from tests.lesson_runs import run_lesson
+from tests.lesson_runs import NOTEBOOKS, run_lesson
 
 BAD_PARAMETERS = [
     ("01_conv2d.ipynb", {"digit_index": 60000}, "`digit_index` must be an integer in 0..59999"),
@@ -36,19 +42,49 @@ BAD_PARAMETERS = [
         "`pretrain_learning_rate` must be a finite positive number",
     ),
 ]
+IDS = [f"{n[:2]}-{next(iter(p))}" for n, p, _ in BAD_PARAMETERS]
+# Through papermill too: a list papermill passes as text, and a job's own rule.
+THROUGH_PAPERMILL = ["06-digits", "10-models"]
+
+
+def cells_to_the_checks(name):
+    """The lesson's code cells up to its checks cell, and where the
+    parameters cell is among them."""
+    lesson = nbformat.read(NOTEBOOKS / name, as_version=4)
+    code = [c for c in lesson.cells if c.cell_type == "code"]
+    at = next(i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
+    # The checks cell follows the parameters: nothing loads data or trains before it.
+    assert code[at + 1].source.startswith("# Parameters are checked first"), name
+    return code[: at + 2], at
+
+
+@pytest.mark.parametrize("name,parameters,message", BAD_PARAMETERS, ids=IDS)
+def test_bad_parameters_stop_the_lesson_in_its_checks_cell(
+    tmp_path, monkeypatch, name, parameters, message
+):
+    cells, at = cells_to_the_checks(name)
+    monkeypatch.chdir(tmp_path)  # where the lesson would make its output folder
+    namespace = {}
+    with matplotlib.rc_context():
+        for i, cell in enumerate(cells[:-1]):
+            exec(compile(cell.source, f"{name}:cell", "exec"), namespace)
+            if i == at:
+                namespace.update(parameters)  # papermill's injected cell
+        # `checks.ArgumentError` is the `ValueError` that names its argument.
+        with pytest.raises(ValueError, match=message):
+            exec(compile(cells[-1].source, f"{name}:checks", "exec"), namespace)
 
 
 @pytest.mark.parametrize(
     "name,parameters,message",
-    BAD_PARAMETERS,
-    ids=[f"{n[:2]}-{next(iter(p))}" for n, p, _ in BAD_PARAMETERS],
+    [case for case, i in zip(BAD_PARAMETERS, IDS, strict=True) if i in THROUGH_PAPERMILL],
+    ids=THROUGH_PAPERMILL,
 )
-def test_bad_parameters_stop_the_lesson_in_its_checks_cell(tmp_path, name, parameters, message):
+def test_through_papermill_the_kernel_stops_in_the_checks_cell(tmp_path, name, parameters, message):
     from papermill.exceptions import PapermillExecutionError
 
     with pytest.raises(PapermillExecutionError) as error:
         run_lesson(tmp_path, name, parameters)
-    # `checks.ArgumentError` is the `ValueError` that names its argument.
     assert error.value.ename in ("ValueError", "ArgumentError")
     assert re.search(message, error.value.evalue), error.value.evalue
     assert "Parameters are checked first" in error.value.source  # before any training

@@ -216,8 +216,11 @@ def test_a_failing_rename_or_replace_at_each_call_leaves_one_whole_run(tmp_path,
 
 # The children load publish.py alone (it needs only the standard library), so
 # each starts in milliseconds instead of loading Keras with the package.
+# Publishing needs no backend: the children take Keras' NumPy backend, the
+# quickest to import (`cae_keras` loads one), so each fault costs less time.
 LOAD_PUBLISH = f"""
-import importlib.util
+import importlib.util, os
+os.environ["KERAS_BACKEND"] = "numpy"
 _spec = importlib.util.spec_from_file_location("publish", {publish.__file__!r})
 publish = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(publish)

@@ -171,9 +171,9 @@ def _helpers():
             **fit,
         ),
         "run_variant": lambda: reproduce.run_variant("cmap1_pool4", x, x, epochs=1),
-        "pretrain": lambda: fewlabels.pretrain(x, "denoising", code_size=4, epochs=1),
+        "pretrain": lambda: fewlabels.pretrain(x, "denoising", latent_dim=4, epochs=1),
         "train_classifier": lambda: fewlabels.train_classifier(
-            "scratch", x, y, x, y, code_size=4, steps=2, evaluations=1
+            "scratch", x, y, x, y, latent_dim=4, steps=2, evaluations=1
         ),
         "linear_autoencoder_vs_pca": lambda: fewlabels.linear_autoencoder_vs_pca(x, 2, epochs=1),
     }
