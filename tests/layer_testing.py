@@ -13,6 +13,11 @@ import keras
 import numpy as np
 
 
+def conv_params(k, c_in, c_out, bias=True):
+    """Weights of a k x k convolution (or its transpose), counted by hand."""
+    return k * k * c_in * c_out + (c_out if bias else 0)
+
+
 def _inputs(shapes, rng):
     return [rng.normal(size=s).astype("float32") for s in shapes]
 

@@ -18,24 +18,35 @@ STUDENT_UNSET = ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")
 OBJECT_ADDRESS = re.compile(r"<[\w.]+ (?:object )?at 0x[0-9a-f]+>")
 
 
+def code_cells(name):
+    """The lesson's code cells, in order."""
+    lesson = nbformat.read(NOTEBOOKS / name, as_version=4)
+    return [c for c in lesson.cells if c.cell_type == "code"]
+
+
+def run_cells(name, cells, overrides=None, namespace=None):
+    """Run `cells` of a lesson in order in this process, into `namespace`;
+    `overrides` replace parameters after the parameters cell, as papermill's
+    injected cell would. Returns the namespace."""
+    namespace = {} if namespace is None else namespace
+    for cell in cells:
+        exec(compile(cell.source, f"{name}:cell", "exec"), namespace)
+        if "parameters" in cell.metadata.get("tags", []):
+            unknown = set(overrides or {}) - set(namespace)
+            assert not unknown, f"{name} has no parameters {sorted(unknown)}"
+            namespace.update(overrides or {})
+    return namespace
+
+
 def lesson_namespace(name, **overrides):
     """What a lesson's import, parameter and model cells define, run in order
-    in this process: the lesson's own builders, to test. `overrides` replace
-    parameters after the parameters cell, as papermill would."""
-    lesson = nbformat.read(NOTEBOOKS / name, as_version=4)
-    code = [c for c in lesson.cells if c.cell_type == "code"]
+    in this process: the lesson's own builders, to test."""
+    code = code_cells(name)
     chosen = [next(c for c in code if "from cae_keras" in c.source)] + [
         c for c in code if {"parameters", "model"} & set(c.metadata.get("tags", []))
     ]
     assert any("model" in c.metadata.get("tags", []) for c in chosen), f"{name}: no model cell"
-    namespace = {}
-    for cell in chosen:
-        exec(compile(cell.source, f"{name}:cell", "exec"), namespace)
-        if "parameters" in cell.metadata.get("tags", []):
-            unknown = set(overrides) - set(namespace)
-            assert not unknown, f"{name} has no parameters {sorted(unknown)}"
-            namespace.update(overrides)
-    return namespace
+    return run_cells(name, chosen, overrides)
 
 
 # Small settings per lesson, and what each run must write.

@@ -13,6 +13,7 @@ import pytest
 
 from cae_keras import models, reproduce
 from cae_keras.layers import TiedConv2DTranspose
+from tests.layer_testing import conv_params
 from tests.lesson_runs import NOTEBOOKS, lesson_namespace
 
 
@@ -63,10 +64,6 @@ def test_lesson_06_builds_the_latent_autoencoder():
     assert_same(ns["encoder"], package.get_layer("encoder"))
     assert_same(ns["decoder"], package.get_layer("decoder"))
     assert_same(ns["autoencoder"], package)
-
-
-def conv_params(k, c_in, c_out):
-    return k * k * c_in * c_out + c_out
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,9 @@ it; two cases also go the whole way, through papermill in a fresh kernel."""
 import re
 
 import matplotlib
-import nbformat
 import pytest
 
-from tests.lesson_runs import NOTEBOOKS, run_lesson
+from tests.lesson_runs import code_cells, run_cells, run_lesson
 
 BAD_PARAMETERS = [
     ("01_conv2d.ipynb", {"digit_index": 60000}, "`digit_index` must be an integer in 0..59999"),
@@ -48,31 +47,25 @@ THROUGH_PAPERMILL = ["06-digits", "10-models"]
 
 
 def cells_to_the_checks(name):
-    """The lesson's code cells up to its checks cell, and where the
-    parameters cell is among them."""
-    lesson = nbformat.read(NOTEBOOKS / name, as_version=4)
-    code = [c for c in lesson.cells if c.cell_type == "code"]
+    """The lesson's code cells up to its checks cell."""
+    code = code_cells(name)
     at = next(i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
     # The checks cell follows the parameters: nothing loads data or trains before it.
     assert code[at + 1].source.startswith("# Parameters are checked first"), name
-    return code[: at + 2], at
+    return code[: at + 2]
 
 
 @pytest.mark.parametrize("name,parameters,message", BAD_PARAMETERS, ids=IDS)
 def test_bad_parameters_stop_the_lesson_in_its_checks_cell(
     tmp_path, monkeypatch, name, parameters, message
 ):
-    cells, at = cells_to_the_checks(name)
+    *before, checks = cells_to_the_checks(name)
     monkeypatch.chdir(tmp_path)  # where the lesson would make its output folder
-    namespace = {}
     with matplotlib.rc_context():
-        for i, cell in enumerate(cells[:-1]):
-            exec(compile(cell.source, f"{name}:cell", "exec"), namespace)
-            if i == at:
-                namespace.update(parameters)  # papermill's injected cell
+        namespace = run_cells(name, before, parameters)
         # `checks.ArgumentError` is the `ValueError` that names its argument.
         with pytest.raises(ValueError, match=message):
-            exec(compile(cells[-1].source, f"{name}:checks", "exec"), namespace)
+            run_cells(name, [checks], namespace=namespace)
 
 
 @pytest.mark.parametrize(

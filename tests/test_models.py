@@ -9,10 +9,7 @@ from cae_keras import data, models
 from cae_keras.layers import MaxUnpooling2D
 from cae_keras.metrics import evaluate_rmse
 from cae_keras.training import train_autoencoder
-
-
-def conv_params(k, c_in, c_out, bias=True):
-    return k * k * c_in * c_out + (c_out if bias else 0)
+from tests.layer_testing import conv_params
 
 
 @pytest.mark.parametrize(
