@@ -10,7 +10,7 @@ images per second. It runs `fit` as a student's CPU-only machine does (on
 TensorFlow, `jit_compile="auto"`: plain graphs). Printed, never asserted.
 
 `--segmentation` times the segmentation models of lesson 10 instead
-(`models.segmentation_model`, batch 16, compiled as `training.train_segmenter`
+(`models.segmentation_model`, batch 16, compiled as `segment.run_model`
 compiles them: with XLA on TensorFlow and JAX) on digit scenes, SegNet both
 with stored positions and unpooling from its pooling inputs, and compares
 SegNet with its UpSampling2D twin (target: at least 0.9x) and with the
@@ -26,8 +26,8 @@ import time
 
 import keras
 
+from cae_keras.metrics import per_image_rmse
 from cae_keras.reproduce import VARIANTS
-from cae_keras.training import train_autoencoder, train_segmenter
 
 
 def builders():
@@ -46,9 +46,10 @@ def segmentation(args):
     trained = {}
     for kind in models.SEGMENTATION_KINDS:
         keras.utils.set_random_seed(0)
-        model, _ = train_segmenter(
-            lambda kind=kind: models.segmentation_model(kind), scenes, masks, epochs=1, verbose=0
-        )
+        model = models.segmentation_model(kind)
+        xla = keras.backend.backend() in ("tensorflow", "jax")
+        model.compile("adam", "sparse_categorical_crossentropy", jit_compile=xla or "auto")
+        model.fit(scenes, masks, epochs=1, batch_size=16, verbose=0)
         trained[kind] = (model, [])
     for _ in range(args.repeats):
         for model, rates in trained.values():
@@ -79,9 +80,8 @@ def main(argv=None):
     for name, build, loss in builders():
         keras.utils.set_random_seed(0)
         model = build()
-        train_autoencoder(
-            model, x_train, epochs=1, batch_size=args.batch_size, loss=loss, verbose=0
-        )
+        model.compile(keras.optimizers.Adam(3e-3), per_image_rmse if loss == "rmse" else loss)
+        model.fit(x_train, x_train, epochs=1, batch_size=args.batch_size, verbose=0)
         trained[name] = (model, [])
     for _ in range(args.repeats):
         for model, rates in trained.values():

@@ -73,16 +73,24 @@ def seed(value, name="seed"):
     return int(value)
 
 
+def each_once(name, value, check_one):
+    """A non-empty list whose items each pass `check_one(item)` (which returns
+    the item, normalised) and appear once: a job's seeds, digits, variants,
+    sizes. A single item (a string, an integer) is a list of one."""
+    if isinstance(value, str) or is_int(value):
+        value = [value]
+    if not hasattr(value, "__iter__"):
+        raise ArgumentError(name, f"`{name}` must be a list, got {value!r}.")
+    items = [check_one(v) for v in value]
+    if not items or len(set(items)) != len(items):
+        raise ArgumentError(name, f"`{name}` must name each item once (at least one), got {items}.")
+    return items
+
+
 def seeds(value, name="seeds"):
     """Random seeds, each once: a non-empty list of integers of at least 0 (one
     integer is a list of one)."""
-    value = [value] if is_int(value) else value
-    if isinstance(value, str) or not hasattr(value, "__iter__"):
-        raise ArgumentError(name, f"`{name}` must be a list of seeds, got {value!r}.")
-    value = [seed(v, name) for v in value]
-    if not value or len(set(value)) != len(value):
-        raise ArgumentError(name, f"`{name}` must name each seed once (at least one), got {value}.")
-    return value
+    return each_once(name, value, lambda v: seed(v, name))
 
 
 def optional_limit(name, value):

@@ -46,6 +46,8 @@ def pretrain(
 ):
     """Train `models.small_autoencoder` on images without their labels.
 
+    Part of `run`, which checked every setting.
+
     Args:
         x: images in 0-1, `(n, 28, 28, 1)`.
         objective: `"plain"` (reconstruct `x`) or `"denoising"` (reconstruct
@@ -63,11 +65,6 @@ def pretrain(
         `(encoder, autoencoder)`; binary cross-entropy is the loss, Adam the
         optimizer.
     """
-    objective = checks.choice("objective", objective, OBJECTIVES)
-    epochs = checks.positive_int("epochs", epochs)
-    batch_size = checks.positive_int("batch_size", batch_size)
-    learning_rate = checks.positive_number("learning_rate", learning_rate)
-    x = _images("x", x)
     autoencoder = models.small_autoencoder(latent_dim)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
     for epoch in range(epochs):
@@ -102,6 +99,8 @@ def train_classifier(
 ):
     """Train one arm's classifier on a labelled draw, within a fixed budget.
 
+    Part of `run`, which checked every setting.
+
     The budget is `steps` Adam steps of `batch_size` images, in
     `evaluations` stretches; after each, the classifier is scored on
     `(x_val, y_val)` and the best stretch's weights are kept (the first
@@ -125,20 +124,6 @@ def train_classifier(
         `(model, history)`: the classifier with its best weights, and the
         run's history (`max(history.history["val_accuracy"])` is theirs).
     """
-    arm = checks.choice("arm", arm, ARMS)
-    if arm != "scratch" and encoder is None:
-        raise ValueError(f"`encoder` is needed for the {arm!r} arm.")
-    x, x_val = _images("x", x), _images("x_val", x_val)
-    y, y_val = np.asarray(y), np.asarray(y_val)
-    for name, images, labels in (("y", x, y), ("y_val", x_val, y_val)):
-        if labels.shape != (len(images),):
-            raise ValueError(f"`{name}` must hold one label per image, got shape {labels.shape}.")
-    steps = checks.positive_int("steps", steps)
-    evaluations = checks.positive_int("evaluations", evaluations)
-    if steps % evaluations:
-        raise ValueError(f"`steps` ({steps}) must be a multiple of `evaluations` ({evaluations}).")
-    batch_size = checks.positive_int("batch_size", batch_size)
-    learning_rate = checks.positive_number("learning_rate", learning_rate)
     if arm == "scratch":
         encoder = models.small_encoder(latent_dim)
     model = models.classifier_on(encoder, trainable=arm != "frozen", name=arm.replace("-", "_"))
@@ -193,15 +178,11 @@ def check_labels(y, labels):
     """`labels` sorted, if each number can be drawn from `y` (at least 20:
     two of each digit, and no more of a digit than `y` holds), before any
     training."""
-    if isinstance(labels, (int, np.integer)):
-        labels = [labels]
-    labels = [
-        checks.positive_int("labels", n, minimum=20, why=" (two of each digit)") for n in labels
-    ]
-    if not labels or len(set(labels)) != len(labels):
-        raise checks.ArgumentError(
-            "labels", f"`labels` must be a non-empty list of distinct numbers, got {labels}."
-        )
+    labels = checks.each_once(
+        "labels",
+        labels,
+        lambda n: checks.positive_int("labels", n, minimum=20, why=" (two of each digit)"),
+    )
     for n in labels:
         try:
             data.labelled_draw(y, n)
@@ -214,13 +195,9 @@ def check_labels(y, labels):
 
 def check_objectives(objectives):
     """`objectives` as a list, if each is one of `OBJECTIVES`, once."""
-    objectives = [objectives] if isinstance(objectives, str) else list(objectives)
-    objectives = [checks.choice("objectives", o, OBJECTIVES) for o in objectives]
-    if not objectives or len(set(objectives)) != len(objectives):
-        raise checks.ArgumentError(
-            "objectives", f"`objectives` must name each of {list(OBJECTIVES)} at most once."
-        )
-    return objectives
+    return checks.each_once(
+        "objectives", objectives, lambda o: checks.choice("objectives", o, OBJECTIVES)
+    )
 
 
 def summarize(records):

@@ -1,13 +1,13 @@
-"""Seeded training with CNTK's criterion or any Keras loss."""
+"""What the jobs' training shares: the loss check, the step schedule, class
+weights, and the callbacks that report progress and record curves. Each job
+writes its own `compile` and `fit`, as the lessons do."""
 
-import contextlib
 import time
 
 import keras
 import numpy as np
 
 from cae_keras import checks
-from cae_keras.metrics import PerImageRMSE, per_image_rmse
 
 
 def check_loss(loss):
@@ -29,9 +29,6 @@ def check_loss(loss):
 def total_steps(n_images, batch_size, epochs):
     """Optimizer steps of a run: `epochs` times the batches per epoch (the last
     one partial). Schedules that decay over the run need it."""
-    n_images = checks.positive_int("n_images", n_images, minimum=0)
-    batch_size = checks.positive_int("batch_size", batch_size)
-    epochs = checks.positive_int("epochs", epochs, minimum=0)
     return epochs * -(-n_images // batch_size)
 
 
@@ -42,129 +39,6 @@ def step_size(learning_rate, decay, n_images, batch_size, epochs):
         return learning_rate
     steps = total_steps(n_images, batch_size, epochs)
     return keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-
-
-def train_autoencoder(
-    model,
-    x_train,
-    *,
-    epochs=5,
-    batch_size=64,
-    learning_rate=3e-3,
-    decay=True,
-    loss="rmse",
-    verbose="auto",
-    callbacks=None,
-    optimizer=None,
-):
-    """Compile `model` with Adam (or `optimizer`) and train it to reconstruct
-    `x_train`: the training step of the `reproduce` and `anomaly` jobs. (The
-    lessons write theirs out: `compile`, then `fit`.)
-
-    Args:
-        model: a Keras model from images to images of the same shape; a
-            fully convolutional one (`keras.Input((None, None, c))`) is
-            checked on the first image.
-        x_train: training images, `(n, 28, 28, 1)`.
-        epochs: passes over `x_train`. Default 5.
-        batch_size: images per step. Default 64.
-        learning_rate: Adam's initial step size. Default 3e-3.
-        decay: whether the step size follows a cosine from `learning_rate`
-            down to zero over the run; small steps at the end settle the
-            weights. Default `True`.
-        loss: `"rmse"`, CNTK's criterion (mean over images of each image's
-            RMSE), or any Keras loss such as `"mse"`.
-        verbose: Keras' progress output: `"auto"`, 0, 1 or 2.
-        callbacks: extra Keras callbacks.
-        optimizer: a Keras optimizer to use instead of Adam; `learning_rate`
-            and `decay` then do not apply (CNTK's recipe passes its momentum
-            SGD here).
-
-    Returns:
-        `(model, history)`, as every training helper returns: `model` itself,
-        trained in place, and the run's `keras.callbacks.History`.
-    """
-    epochs = checks.positive_int("epochs", epochs)
-    batch_size = checks.positive_int("batch_size", batch_size)
-    if optimizer is None:
-        learning_rate = checks.positive_number("learning_rate", learning_rate)
-    check_loss(loss)
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"`model` must be a keras.Model, got {type(model).__name__}.")
-    # Arrays of any kind (a Python list included) are converted; the rank
-    # is the model's input rank.
-    rank = len(model.inputs[0].shape) if getattr(model, "inputs", None) else 4
-    x_train = checks.images("x_train", x_train, rank=rank)
-    if len(x_train) == 0:
-        raise ValueError("`x_train` holds no images.")
-    if not np.all(np.isfinite(x_train)):
-        raise ValueError(
-            "`x_train` holds NaN or infinite pixels: one of them would turn every weight "
-            "into NaN. Clean or drop those images first."
-        )
-    out_shape = tuple(model.output.shape[1:]) if hasattr(model, "output") else None
-    image_shape = tuple(x_train.shape[1:])
-    if out_shape is not None and None in out_shape and len(out_shape) == len(image_shape):
-        # A fully convolutional model (`keras.Input((None, None, 1))`) shows
-        # its output size only on a real image: the first one tells.
-        out_shape = tuple(int(d) for d in keras.ops.shape(model(x_train[:1]))[1:])
-    if out_shape is not None and out_shape != image_shape:
-        raise ValueError(
-            f"`model` maps images to shape {out_shape}, but an autoencoder must give back "
-            f"the shape of `x_train`'s images {image_shape} (an encoder alone cannot be "
-            "trained to reconstruct)."
-        )
-    # No reseeding here: the caller seeds once (`keras.utils.set_random_seed`),
-    # before building the model, and the shuffling continues that stream.
-    if optimizer is None:
-        optimizer = keras.optimizers.Adam(
-            step_size(learning_rate, decay, len(x_train), batch_size, epochs)
-        )
-    model.compile(
-        optimizer=optimizer,
-        loss=per_image_rmse if loss == "rmse" else loss,
-        metrics=[PerImageRMSE()] if loss != "rmse" else None,
-    )
-    history = model.fit(
-        x_train,
-        x_train,
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        verbose=verbose,
-        callbacks=callbacks,
-    )
-    return model, history
-
-
-def check_devices(devices):
-    """How many devices to train on: `None` or 1 (no distribution), an
-    integer, or `"all"`; more than one only where Keras' distribution API
-    runs (JAX), with a clear error elsewhere or beyond what is there.
-
-    Returns:
-        The list of devices to use, or `None` for plain training.
-    """
-    if devices is None or (checks.is_int(devices) and devices == 1):
-        return None
-    if not (devices == "all" or (checks.is_int(devices) and devices >= 1)):
-        raise ValueError(f"`devices` must be a positive integer or 'all', got {devices!r}.")
-    backend = keras.backend.backend()
-    if backend != "jax":
-        raise ValueError(
-            f"`devices`={devices!r}: training on several devices uses Keras' distribution API "
-            f"(keras.distribution.DataParallel), which runs on JAX only; this is {backend}. "
-            "Start Python with KERAS_BACKEND=jax, or train on one device (devices=None)."
-        )
-    available = keras.distribution.list_devices()
-    count = len(available) if devices == "all" else int(devices)
-    if count > len(available):
-        raise ValueError(
-            f"`devices`={devices!r}, but JAX sees {len(available)} device(s) "
-            f"({', '.join(map(str, available))}). On a CPU, set JAX_NUM_CPU_DEVICES before "
-            "JAX starts to split it into virtual devices."
-        )
-    return None if count == 1 else available[:count]
 
 
 def balanced_class_weights(masks, classes, power=0.5):
@@ -209,146 +83,6 @@ def balanced_class_weights(masks, classes, power=0.5):
     weights = np.zeros(classes)
     weights[present] = (np.median(frequency[present]) / frequency[present]) ** power
     return (weights / np.sum(weights * frequency)).astype(np.float32)
-
-
-def train_segmenter(
-    build,
-    scenes,
-    masks,
-    *,
-    epochs=4,
-    batch_size=16,
-    learning_rate=1e-3,
-    decay=False,
-    class_weights=None,
-    devices=None,
-    jit_compile=None,
-    verbose="auto",
-    callbacks=None,
-):
-    """Build a segmentation model and train it with Adam on scenes and masks.
-
-    With `devices` above one (JAX only), the model is built and trained under
-    `keras.distribution.DataParallel`: its variables are copied to every
-    device and each global batch of `batch_size` is split between them, so
-    the losses match one device's for the same seed and batch (up to float
-    rounding). That is why this helper takes a function that builds the
-    model: its variables must be made inside the distribution's scope.
-
-    Args:
-        build: a function of no arguments returning a Keras model from
-            `(batch, rows, cols, 1)` scenes to per-pixel class probabilities
-            (any image size, such as `models.segmentation_model`), or such a
-            model itself (one device only).
-        scenes: `(n, rows, cols, 1)` float scenes.
-        masks: `(n, rows, cols)` integer labels.
-        epochs: passes over the scenes. Default 4.
-        batch_size: scenes per step (the global batch). Default 16.
-        learning_rate: Adam's step size. Default 1e-3.
-        decay: whether the step size follows a cosine from `learning_rate`
-            down to zero over the run, so a short run ends on settled weights
-            rather than on the noise of its last large steps (lesson 10).
-            Default `False`, a constant step (what `segment` measured).
-        class_weights: `None` (default: every pixel counts the same) or one
-            loss weight per class, such as `balanced_class_weights`'s; each
-            pixel's loss is multiplied by its true class's weight.
-        devices: `None` (default) or 1, a number of devices, or `"all"`. The
-            batch must divide evenly among them.
-        jit_compile: passed to `model.compile`. Default `None`: `True` on
-            TensorFlow and JAX, `"auto"` on PyTorch. On a machine without a
-            GPU, TensorFlow's `"auto"` runs plain graphs; XLA fuses the
-            convolutions, batch normalisations and concatenations, and on
-            the 2-core CPU trains U-Net about 2.5 times as fast (SegNet and
-            its twin gain less). A first step at each new batch shape
-            compiles for a few seconds.
-        verbose: Keras' progress output.
-        callbacks: extra Keras callbacks.
-
-    Returns:
-        `(model, history)`.
-
-    Example:
-
-    >>> model, history = train_segmenter(                    # doctest: +SKIP
-    ...     lambda: models.segmentation_model("segnet"), scenes, masks, epochs=1)
-    """
-    epochs = checks.positive_int("epochs", epochs)
-    batch_size = checks.positive_int("batch_size", batch_size)
-    learning_rate = checks.positive_number("learning_rate", learning_rate)
-    chosen = check_devices(devices)
-    if jit_compile is None:
-        jit_compile = True if keras.backend.backend() in ("tensorflow", "jax") else "auto"
-    elif jit_compile not in (True, False, "auto"):
-        raise ValueError(f"`jit_compile` must be None, True, False or 'auto', got {jit_compile!r}.")
-    if chosen is not None and batch_size % len(chosen):
-        raise ValueError(
-            f"`batch_size`={batch_size} must divide evenly among the {len(chosen)} devices."
-        )
-    if isinstance(build, keras.Model):
-        if chosen is not None:
-            raise ValueError(
-                "`build` must be a function that builds the model when `devices` is above one: "
-                "its variables are made on every device, inside the distribution's scope."
-            )
-        model, build = build, None
-    elif not callable(build):
-        raise ValueError(f"`build` must be a function returning a model, got {build!r}.")
-    scenes = checks.images("scenes", scenes)
-    masks = np.asarray(masks)
-    if masks.ndim != 3 or not np.issubdtype(masks.dtype, np.integer):
-        raise ValueError(
-            f"`masks` must be integer labels (n, rows, cols), got {masks.dtype} {masks.shape}."
-        )
-    checks.same_shape("scenes", scenes.shape[:3], "masks", masks.shape)
-    if len(scenes) == 0:
-        raise ValueError("`scenes` holds no scenes.")
-    if class_weights is not None:
-        class_weights = np.asarray(class_weights, dtype=np.float64)
-        if (
-            class_weights.ndim != 1
-            or not np.all(np.isfinite(class_weights))
-            or np.any(class_weights < 0)
-            or len(class_weights) <= masks.max()
-        ):
-            raise ValueError(
-                "`class_weights` must hold one finite weight >= 0 per class, at least "
-                f"{masks.max() + 1} for these masks, got {class_weights.tolist()!r}."
-            )
-    if chosen is not None and len(scenes) % batch_size:
-        # A last, smaller batch would not split evenly among the devices.
-        keep = len(scenes) - len(scenes) % batch_size
-        if keep == 0:
-            raise ValueError(f"`scenes` holds fewer than one batch ({batch_size}).")
-        scenes, masks = scenes[:keep], masks[:keep]
-    scope = (
-        keras.distribution.DataParallel(devices=chosen).scope()
-        if chosen is not None
-        else contextlib.nullcontext()
-    )
-    # The caller seeds (`keras.utils.set_random_seed`) before calling: the
-    # initial weights and the shuffling continue its stream.
-    with scope:
-        if build is not None:
-            model = build()
-        model.compile(
-            optimizer=keras.optimizers.Adam(
-                step_size(learning_rate, decay, len(scenes), batch_size, epochs)
-            ),
-            loss="sparse_categorical_crossentropy",
-            jit_compile=jit_compile,
-        )
-        history = model.fit(
-            scenes,
-            masks,
-            # Per pixel: the weight of the class it truly is.
-            sample_weight=None if class_weights is None else class_weights[masks].astype("float32"),
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=True,
-            verbose=verbose,
-            callbacks=callbacks,
-        )
-    return model, history
 
 
 def say(line=""):

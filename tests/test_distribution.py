@@ -11,13 +11,13 @@ from pathlib import Path
 import keras
 import pytest
 
-from cae_keras import training
+from cae_keras import segment
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import json, sys
 import numpy as np, keras
-from cae_keras import data, models, training
+from cae_keras import data, segment
 
 class Losses(keras.callbacks.Callback):
     def __init__(self):
@@ -32,10 +32,9 @@ runs = {}
 for devices in (None, 2):
     losses = Losses()
     keras.utils.set_random_seed(0)
-    training.train_segmenter(
-        lambda: models.segmentation_model("segnet", widths=(8, 16), convs=1),
-        scenes, masks, epochs=2, batch_size=8, devices=devices,
-        verbose=0, callbacks=[losses],
+    segment.run_model(
+        "segnet", (scenes, masks), {}, epochs=2, batch_size=8, devices=devices,
+        widths=(8, 16), convs=1, callbacks=[losses],
     )
     runs[str(devices)] = losses.values
 print(json.dumps({"devices": len(keras.distribution.list_devices()), "runs": runs}))
@@ -66,7 +65,7 @@ def test_devices_are_refused_where_the_distribution_api_does_not_run():
     if keras.backend.backend() == "jax":
         pytest.skip("this process runs JAX, where several devices are allowed")
     with pytest.raises(ValueError, match="runs on JAX only"):
-        training.check_devices(2)
-    assert training.check_devices(None) is None and training.check_devices(1) is None
+        segment.check_devices(2)
+    assert segment.check_devices(None) is None and segment.check_devices(1) is None
     with pytest.raises(ValueError, match="`devices` must be a positive integer or 'all'"):
-        training.check_devices(0)
+        segment.check_devices(0)
