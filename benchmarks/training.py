@@ -10,7 +10,7 @@ images per second. It runs `fit` as a student's CPU-only machine does (on
 TensorFlow, `jit_compile="auto"`: plain graphs). Printed, never asserted.
 
 `--segmentation` times the segmentation models of lesson 10 instead
-(`models.segmentation_model`, batch 16, compiled as `segment.run_model`
+(`models.segmentation_model`, batch 16, compiled as the `segment` command
 compiles them: with XLA on TensorFlow and JAX) on digit scenes, SegNet both
 with stored positions and unpooling from its pooling inputs, and compares
 SegNet with its UpSampling2D twin (target: at least 0.9x) and with the

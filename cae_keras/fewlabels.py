@@ -33,7 +33,7 @@ OBJECTIVES = ("plain", "denoising")
 ARMS = ("scratch", "frozen", "fine-tuned")
 
 
-def pretrain(
+def _pretrain(
     x,
     objective="plain",
     *,
@@ -46,7 +46,7 @@ def pretrain(
 ):
     """Train `models.small_autoencoder` on images without their labels.
 
-    Part of `run`, which checked every setting.
+    A step of `run`, which checked every setting first.
 
     Args:
         x: images in 0-1, `(n, 28, 28, 1)`.
@@ -62,17 +62,23 @@ def pretrain(
             and the shuffling (`keras.utils.set_random_seed`).
 
     Returns:
-        `(encoder, autoencoder)`; binary cross-entropy is the loss, Adam the
+        `(autoencoder, history)`, as `_train_classifier` returns: the trained
+        autoencoder (its encoder is `get_layer("encoder")`) and the run's
+        `keras.callbacks.History`; binary cross-entropy is the loss, Adam the
         optimizer.
     """
     autoencoder = models.small_autoencoder(latent_dim)
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
+    # One `fit` per epoch, each on new noise; one History gathers them all.
+    history = keras.callbacks.History()
     for epoch in range(epochs):
         inputs = (
             data.add_noise(x, sigma, seed=seed * 1000 + epoch) if objective == "denoising" else x
         )
-        autoencoder.fit(inputs, x, batch_size=batch_size, epochs=1, verbose=0, shuffle=True)
-    return autoencoder.get_layer("encoder"), autoencoder
+        autoencoder.fit(
+            inputs, x, batch_size=batch_size, epochs=1, verbose=0, shuffle=True, callbacks=[history]
+        )
+    return autoencoder, history
 
 
 def _images(name, x):
@@ -82,7 +88,7 @@ def _images(name, x):
     return x
 
 
-def train_classifier(
+def _train_classifier(
     arm,
     x,
     y,
@@ -99,7 +105,7 @@ def train_classifier(
 ):
     """Train one arm's classifier on a labelled draw, within a fixed budget.
 
-    Part of `run`, which checked every setting.
+    A step of `run`, which checked every setting first.
 
     The budget is `steps` Adam steps of `batch_size` images, in
     `evaluations` stretches; after each, the classifier is scored on
@@ -353,9 +359,10 @@ def run(
             start = time.perf_counter()
             # A program seeds each run at its start, so every row can be repeated alone.
             keras.utils.set_random_seed(seeds[0])
-            encoders[objective], autoencoder = pretrain(
+            autoencoder, _ = _pretrain(
                 x_train, objective, latent_dim=latent_dim, epochs=epochs, seed=seeds[0]
             )
+            encoders[objective] = autoencoder.get_layer("encoder")
             loss = float(autoencoder.evaluate(x_test, x_test, batch_size=1000, verbose=0))
             seconds = time.perf_counter() - start
             log(f"pretrained ({objective}): test cross-entropy {loss:.4f} in {seconds:.1f} s")
@@ -374,7 +381,7 @@ def run(
                 for arm, objective in arms:
                     start = time.perf_counter()
                     keras.utils.set_random_seed(seed)
-                    model, history = train_classifier(
+                    model, history = _train_classifier(
                         arm,
                         x_train[train],
                         y_train[train],

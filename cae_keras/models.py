@@ -1,8 +1,5 @@
 """The models the commands train, built with `keras.Input`.
 
-The commands check their settings before they build; so do `latent_autoencoder`
-and `segmentation_model`, which lessons and users call too.
-
 Each is an architecture a lesson writes out layer by layer;
 `tests/test_lesson_models.py` keeps the two the same. Layer names follow the
 sources (conv1, pool1, unpool1, deconv1 for CNTK's single-layer example;
@@ -11,6 +8,7 @@ way the original did: by name.
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 from cae_keras import checks
@@ -38,12 +36,34 @@ def check_pool(name, pool, size=28):
 def _unpool(kind, pool, name):
     if kind == "max":
         return lambda pooled, pool_input: MaxUnpooling2D(pool, name=name)([pooled, pool_input])
-    return lambda pooled, pool_input: layers.UpSampling2D(pool, name=name)(pooled)
+    if kind == "upsample":
+        return lambda pooled, pool_input: layers.UpSampling2D(pool, name=name)(pooled)
+    raise ValueError(f"`unpooling` must be 'max' or 'upsample', got {kind!r}.")
 
 
 def _initializers(initializers):
     """Keyword arguments for the conv and deconv layers from a recipe's dict."""
-    initializers = initializers or {}
+    keys = ("conv_kernel", "conv_bias", "deconv_kernel")
+    if initializers is not None and not isinstance(initializers, dict):
+        raise ValueError(
+            f"`initializers` must be None or a dict with keys among {list(keys)}, "
+            f"got {initializers!r}."
+        )
+    initializers = dict(initializers or {})
+    unknown = sorted(map(str, set(initializers) - set(keys)))
+    if unknown:
+        raise ValueError(
+            "`initializers` takes the keys 'conv_kernel', 'conv_bias' and "
+            f"'deconv_kernel', got {unknown}."
+        )
+    for key, value in initializers.items():
+        try:
+            keras.initializers.get(value)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"`initializers[{key!r}]` must be a Keras initializer or its name "
+                f"(such as 'glorot_uniform'), got {value!r}."
+            ) from None
     conv = {
         "kernel_initializer": initializers.get("conv_kernel", "glorot_uniform"),
         "bias_initializer": initializers.get("conv_bias", "zeros"),
@@ -80,6 +100,8 @@ def cntk_autoencoder(cmap=1, pool=4, unpooling="max", name=None, initializers=No
     >>> model.count_params(), model.get_layer("pool1").output.shape
     (51, (None, 7, 7, 1))
     """
+    cmap = checks.positive_int("cmap", cmap)
+    pool = check_pool("pool", pool, IMAGE_SHAPE[0])
     unpool = _unpool(unpooling, pool, "unpool1")
     conv_init, deconv_init = _initializers(initializers)
     suffix = "" if unpooling == "max" else "_upsample"
@@ -117,6 +139,10 @@ def cntk_two_layer_autoencoder(
     Returns:
         A `keras.Model` from 28x28x1 images to 28x28x1 reconstructions.
     """
+    cmap1 = checks.positive_int("cmap1", cmap1)
+    cmap2 = checks.positive_int("cmap2", cmap2)
+    pool = check_pool("pool", pool, IMAGE_SHAPE[0])
+    check_pool("pool", pool, IMAGE_SHAPE[0] // pool)
     conv_init, deconv_init = _initializers(initializers)
     conv = dict(padding="same", activation="relu", **conv_init)
     deconv = dict(padding="same", use_bias=False, **deconv_init)
@@ -146,7 +172,14 @@ def encoder_of(model, code_layer=None):
     """
     if code_layer is None:
         pools = [layer for layer in model.layers if isinstance(layer, layers.MaxPooling2D)]
+        if not pools:
+            raise ValueError(f"Model {model.name!r} has no MaxPooling2D layer: pass `code_layer`.")
         code_layer = pools[-1].name
+    elif code_layer not in {layer.name for layer in model.layers}:
+        raise ValueError(
+            f"`code_layer` must name a layer of {model.name!r} "
+            f"({[layer.name for layer in model.layers]}), got {code_layer!r}."
+        )
     return keras.Model(
         model.inputs, model.get_layer(code_layer).output, name=f"{model.name}_encoder"
     )
@@ -199,6 +232,7 @@ def small_encoder(latent_dim=64, name="encoder"):
     >>> small_encoder(64).output.shape
     (None, 64)
     """
+    latent_dim = checks.positive_int("latent_dim", latent_dim)
     image = keras.Input(IMAGE_SHAPE, name="image")
     x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv1")(image)
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
@@ -263,6 +297,11 @@ def classifier_on(encoder, trainable=True, classes=10, name="classifier"):
     >>> probe.output.shape, len(probe.trainable_weights)
     ((None, 10), 2)
     """
+    if not isinstance(encoder, keras.Model) or len(encoder.output.shape) != 2:
+        raise ValueError("`encoder` must be a keras.Model from images to a flat code.")
+    if not isinstance(trainable, (bool, np.bool_)):
+        raise ValueError(f"`trainable` must be True or False, got {trainable!r}.")
+    classes = checks.positive_int("classes", classes, minimum=2)
     copy = keras.models.clone_model(encoder)
     copy.set_weights(encoder.get_weights())
     copy.name = "encoder"

@@ -249,7 +249,7 @@ def decoder_sizes(model, size):
     ]
 
 
-def run_model(
+def _run_model(
     kind,
     train,
     tests,
@@ -465,7 +465,7 @@ def run(
                 log(f"  {kind}, seed {seed} ...")
                 # A program seeds each run at its start, so each row can be repeated alone.
                 keras.utils.set_random_seed(seed)
-                record, model = run_model(
+                record, model = _run_model(
                     kind,
                     train,
                     tests,

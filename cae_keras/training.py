@@ -29,6 +29,9 @@ def check_loss(loss):
 def total_steps(n_images, batch_size, epochs):
     """Optimizer steps of a run: `epochs` times the batches per epoch (the last
     one partial). Schedules that decay over the run need it."""
+    n_images = checks.positive_int("n_images", n_images, minimum=0)
+    batch_size = checks.positive_int("batch_size", batch_size)
+    epochs = checks.positive_int("epochs", epochs, minimum=0)
     return epochs * -(-n_images // batch_size)
 
 

@@ -32,7 +32,7 @@ runs = {}
 for devices in (None, 2):
     losses = Losses()
     keras.utils.set_random_seed(0)
-    segment.run_model(
+    segment._run_model(
         "segnet", (scenes, masks), {}, epochs=2, batch_size=8, devices=devices,
         widths=(8, 16), convs=1, callbacks=[losses],
     )

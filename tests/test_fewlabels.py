@@ -53,6 +53,8 @@ def test_classifier_copies_the_encoder_and_freezes_it_when_asked():
             assert mine is not theirs  # a copy: training one leaves the others alone
     assert len(probe.trainable_weights) == 2  # the head's kernel and bias
     assert len(tuned.trainable_weights) == 2 + len(encoder.trainable_weights)
+    with pytest.raises(ValueError, match="`encoder` must be a keras.Model"):
+        models.classifier_on(models.small_autoencoder(8))
 
 
 def tiny_digits(n, seed):
@@ -64,12 +66,20 @@ def tiny_digits(n, seed):
     return x, y
 
 
+def test_pretraining_returns_the_autoencoder_and_one_history_over_its_epochs():
+    x, _ = tiny_digits(32, 0)
+    autoencoder, history = fewlabels._pretrain(x, "denoising", latent_dim=4, epochs=3)
+    # One `fit` per epoch (new noise each time), one loss per epoch in one History.
+    assert len(history.history["loss"]) == 3
+    assert autoencoder.get_layer("encoder").output.shape == (None, 4)
+
+
 def test_frozen_arm_trains_the_head_only_and_keeps_the_best_validation_weights():
     x, y = tiny_digits(60, 0)
     x_val, y_val = tiny_digits(20, 1)
     encoder = models.small_encoder(16)
     before = [keras.ops.convert_to_numpy(w).copy() for w in encoder.weights]
-    model, history = fewlabels.train_classifier(
+    model, history = fewlabels._train_classifier(
         "frozen",
         x,
         y,
@@ -140,7 +150,7 @@ def test_fewlabels_command_publishes_table_figure_and_results(tmp_path, capsys):
 def test_fewlabels_command_refuses_bad_values_before_training(argv, message, capsys, monkeypatch):
     from cae_keras import cli
 
-    monkeypatch.setattr(fewlabels, "pretrain", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(fewlabels, "_pretrain", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(SystemExit) as exit_:
         cli.main(["fewlabels", *argv])
     assert exit_.value.code == 2

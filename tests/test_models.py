@@ -72,15 +72,17 @@ def test_upsampling_ablation_has_no_unpooling():
 @pytest.mark.parametrize(
     "call,name",
     [
-        # The CNTK models are built by the commands, which check first; a
-        # lesson's setting goes through `single_layer_variant`.
+        (lambda: models.cntk_autoencoder(cmap=0), "cmap"),
+        (lambda: models.cntk_autoencoder(pool=3), "pool"),
+        (lambda: models.cntk_autoencoder(pool=5), "pool"),
+        (lambda: models.cntk_autoencoder(pool=1), "pool"),
+        (lambda: models.cntk_autoencoder(pool=2.0), "pool"),
+        (lambda: models.cntk_autoencoder(unpooling="nearest"), "unpooling"),
+        (lambda: models.cntk_two_layer_autoencoder(pool=4), "pool"),
+        (lambda: models.cntk_two_layer_autoencoder(cmap2=0), "cmap2"),
+        (lambda: models.latent_autoencoder(latent_dim=0), "latent_dim"),
         (lambda: reproduce.single_layer_variant(cmap=0, pool=4), "cmap"),
         (lambda: reproduce.single_layer_variant(1, pool=3), "pool"),
-        (lambda: reproduce.single_layer_variant(1, pool=5), "pool"),
-        (lambda: reproduce.single_layer_variant(1, pool=1), "pool"),
-        (lambda: reproduce.single_layer_variant(1, pool=2.0), "pool"),
-        (lambda: models.latent_autoencoder(latent_dim=0), "latent_dim"),
-        (lambda: models.segmentation_model("segnet", widths=[]), "widths"),
     ],
 )
 def test_bad_knobs(call, name):
@@ -88,9 +90,11 @@ def test_bad_knobs(call, name):
         call()
 
 
-def test_encoder_of_a_named_layer():
+def test_encoder_of_named_layer_and_missing_pool():
     model = models.cntk_autoencoder(1, 2)
     assert models.encoder_of(model, "conv1").output.shape[1:] == (28, 28, 1)
+    with pytest.raises(ValueError, match="no MaxPooling2D"):
+        models.encoder_of(models.latent_autoencoder())
 
 
 def test_latent_autoencoder_shapes_and_params():

@@ -19,6 +19,7 @@ from cae_keras import (
     numpy_ops,
     plots,
     reproduce,
+    training,
 )
 from cae_keras.layers import MaxUnpooling2D, TiedConv2DTranspose, VariationalSampling
 from cae_keras.layers.variational_sampling import kl_to_standard_normal
@@ -124,6 +125,8 @@ REFUSED = {
     "sgd lr -1": (lambda: reproduce.cntk_momentum_sgd(lr_per_sample=-1), "`lr_per_sample`"),
     "sgd time constant 0": (lambda: reproduce.cntk_momentum_sgd(time_constant=0), "`time_const"),
     "glorot -1": (lambda: reproduce.cntk_glorot_uniform(-1), "`scale`"),
+    "total steps -10": (lambda: training.total_steps(100, -10, 1), "`batch_size`"),
+    "total steps 0": (lambda: training.total_steps(100, 0, 1), "`batch_size`"),
     "first images -1": (
         lambda: reproduce.first_images(cntk_model(), Z((5, 28, 28, 1), "float32"), n=-1),
         "`n` must be a positive integer",
@@ -172,7 +175,19 @@ REFUSED = {
         lambda: reproduce.cntk_momentum_sgd(batch_size=-1),
         "^`batch_size`",
     ),
+    "initializers as a list": (
+        lambda: models.cntk_autoencoder(initializers=["conv_kernel"]),
+        "`initializers` must be None or a dict",
+    ),
+    "initializer unknown": (
+        lambda: models.cntk_autoencoder(initializers={"conv_kernel": "nope"}),
+        "`initializers\\['conv_kernel'\\]` must be a Keras initializer",
+    ),
     # Found by a wider probe of the public API
+    "code layer unknown": (
+        lambda: models.encoder_of(models.small_encoder(), code_layer="nope"),
+        "`code_layer` must name a layer",
+    ),
     "accuracy lengths": (
         lambda: fewlabels.accuracy(
             models.classifier_on(models.small_encoder()), Z((4, 28, 28, 1)), Z(3)
@@ -234,6 +249,7 @@ def test_refused_with_the_argument_named(name):
 
 def test_numpy_scalars_work_where_python_numbers_do():
     assert MaxUnpooling2D(np.int64(2)).pool_size == (2, 2)
+    assert models.cntk_autoencoder(pool=np.int64(4)).count_params() == 51
     assert reproduce.single_layer_variant(np.int64(3), np.int64(4)).build().count_params() == 153
     x, y = Z((10, 2)), np.arange(10)
     (_, _), (x_val, _) = data.split_validation(x, y, np.float32(0.2))

@@ -477,7 +477,7 @@ def test_class_weights_multiply_each_pixels_loss_by_its_true_class_weight():
             true = np.take_along_axis(p, masks[..., None].astype(int), axis=-1)[..., 0]
             seen["expected"] = float(np.mean(-np.log(true) * weights[masks]))
 
-    record, _ = segment.run_model(
+    record, _ = segment._run_model(
         "segnet", (scenes, masks), {}, epochs=1, batch_size=8, balance=0.7, callbacks=[FirstLoss()]
     )
     assert record["final_loss"] == pytest.approx(seen["expected"], rel=1e-4)

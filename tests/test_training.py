@@ -124,12 +124,12 @@ def _helpers():
     masks = rng.integers(0, 11, (4, 32, 32)).astype("uint8")
     fit = {"epochs": 1, "verbose": 0}
     return {
-        "segment.run_model": lambda: segment.run_model(
+        "segment._run_model": lambda: segment._run_model(
             "upsample", (scenes, masks), {}, batch_size=4, widths=(4,), convs=1, **fit
         ),
         "run_variant": lambda: reproduce.run_variant("cmap1_pool4", x, x, epochs=1),
-        "pretrain": lambda: fewlabels.pretrain(x, "denoising", latent_dim=4, epochs=1),
-        "train_classifier": lambda: fewlabels.train_classifier(
+        "pretrain": lambda: fewlabels._pretrain(x, "denoising", latent_dim=4, epochs=1),
+        "train_classifier": lambda: fewlabels._train_classifier(
             "scratch", x, y, x, y, latent_dim=4, steps=2, evaluations=1
         ),
         "linear_autoencoder_vs_pca": lambda: fewlabels.linear_autoencoder_vs_pca(x, 2, epochs=1),
