@@ -17,7 +17,7 @@ import numpy as np
 from cae_keras import checks, models, tables
 from cae_keras.data import is_share_or_count, load_for_job, split_validation
 from cae_keras.metrics import mse_per_image
-from cae_keras.training import say, total_steps
+from cae_keras.training import say, step_size
 
 
 def reconstruction_errors(model, images, batch_size=1000):
@@ -178,7 +178,7 @@ def _run_held_out(split, *, epochs=3, latent_dim=16, false_alarm_rate=0.05, verb
     start = time.perf_counter()
     # Adam's step follows a cosine from 3e-3 to zero: small steps at the end
     # settle the weights.
-    schedule = keras.optimizers.schedules.CosineDecay(3e-3, total_steps(len(x), batch_size, epochs))
+    schedule = step_size(3e-3, True, len(x), batch_size, epochs)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
     model.fit(x, x, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
     seconds = time.perf_counter() - start

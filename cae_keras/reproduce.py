@@ -214,14 +214,9 @@ def check_variants(names):
     return [VARIANTS[n] for n in names]
 
 
-def check_recipe_name(name):
-    """`name` if it names a `Recipe`, or a clear error."""
-    return checks.choice("recipes", name, RECIPES)
-
-
 def check_recipe(name):
     """The `Recipe` named, or a clear error."""
-    return RECIPES[check_recipe_name(name)]
+    return RECIPES[checks.choice("recipes", name, RECIPES)]
 
 
 def run_variant(
@@ -558,7 +553,8 @@ def run(
 
     log = log or say
     variants = check_variants(variants)
-    recipes = [RECIPES[r] for r in checks.each_once("recipes", recipes, check_recipe_name)]
+    recipes = checks.each_once("recipes", recipes, lambda r: checks.choice("recipes", r, RECIPES))
+    recipes = [RECIPES[r] for r in recipes]
     seeds = checks.seeds(seeds)
     if epochs is not None:
         epochs = checks.positive_int("epochs", epochs)
